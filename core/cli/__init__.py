@@ -1,0 +1,53 @@
+"""`python -m core COMMAND …`: one argparse front end over the core functions.
+
+Each command lives in its own module exposing `NAME`, `HELP`, `add_arguments(parser)` and
+`run(args) -> dict`. The dict is printed as the last line of stdout, as one JSON object, which is
+the contract scripts and tests rely on. User errors exit with code 2 and one `error: …` line on
+stderr, never a traceback. Command modules import heavy libraries (torch) inside `run`, so
+`--help` and `ingest` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from types import ModuleType
+
+from core.cli import datasets, ingest
+from core.errors import BehaviorLensError
+
+# The command modules, in the order `--help` lists them. Add new commands here.
+COMMAND_MODULES: list[ModuleType] = [ingest, datasets]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core",
+        description="Behavior Lens: turn a behaviour log into a Transformer's view of your users.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        sub.add_argument(
+            "--workspace",
+            default="workspace",
+            help="folder holding datasets and runs (default: ./workspace)",
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = args.handler(args)
+    except BehaviorLensError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; the workspace is unchanged", file=sys.stderr)
+        return 130
+    print(json.dumps(summary, default=str))
+    return 0

@@ -1,0 +1,59 @@
+"""Per-user event sequences in a compact CSR layout: the contract between data and model.
+
+A dataset of N events from U users is held as flat arrays of length N sorted by (user, time,
+file order), plus `offsets` of length U + 1: user u's events are rows `offsets[u]:offsets[u+1]`.
+This keeps millions of events in a few numpy arrays instead of millions of Python lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.data.vocab import Vocab
+
+
+@dataclass
+class EventSequences:
+    """Time-ordered events of every user, with the vocabularies that give the ids meaning."""
+
+    user_ids: np.ndarray  # (U,) str, the user ids as they appear in the source file
+    offsets: np.ndarray  # (U + 1,) int64, user u owns rows offsets[u]:offsets[u + 1]
+    items: np.ndarray  # (N,) int32 ids into item_vocab
+    events: np.ndarray  # (N,) int32 ids into event_vocab
+    categories: np.ndarray  # (N,) int32 ids into category_vocab (UNK where no category)
+    timestamps: np.ndarray  # (N,) int64 milliseconds since the Unix epoch, UTC
+    sessions: np.ndarray  # (N,) int64 global session index, increasing within a user
+    item_vocab: Vocab
+    event_vocab: Vocab
+    category_vocab: Vocab
+
+    def __post_init__(self) -> None:
+        n = int(self.offsets[-1]) if len(self.offsets) else 0
+        for name in ("items", "events", "categories", "timestamps", "sessions"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} rows, offsets say {n}")
+        if len(self.user_ids) + 1 != len(self.offsets):
+            raise ValueError(f"{len(self.user_ids)} users but {len(self.offsets)} offsets")
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_events(self) -> int:
+        return int(self.offsets[-1])
+
+    def lengths(self) -> np.ndarray:
+        """(U,) number of events per user."""
+        return np.diff(self.offsets)
+
+    def user_index(self, user_id: str) -> int:
+        """Position of a user id (compared as text), raising KeyError when absent."""
+        if not hasattr(self, "_user_lookup"):
+            self._user_lookup = {str(u): i for i, u in enumerate(self.user_ids)}
+        return self._user_lookup[str(user_id)]
+
+    def user_slice(self, u: int) -> slice:
+        return slice(int(self.offsets[u]), int(self.offsets[u + 1]))
