@@ -1,0 +1,71 @@
+"""`python -m core report`: write a self-contained HTML report (or CSV tables) for a dataset."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+NAME = "report"
+HELP = "write a self-contained HTML report (or CSV tables) of a dataset and, optionally, a run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, help="dataset name in the workspace")
+    parser.add_argument(
+        "--run", default=None, help="run whose metrics, segments and anomalies to include"
+    )
+    parser.add_argument(
+        "--out", required=True, help="output file (html) or folder (csv), e.g. report.html"
+    )
+    parser.add_argument(
+        "--format", choices=("html", "csv"), default="html", help="html file or CSV tables"
+    )
+    parser.add_argument(
+        "--sections",
+        default=None,
+        help="comma-separated sections (summary,behaviour,model,segments,anomalies); "
+        "default: every section that has content",
+    )
+    parser.add_argument(
+        "--segment", default=None, help="restrict the report to one segment (id or name)"
+    )
+    parser.add_argument(
+        "--funnel",
+        default=None,
+        help="comma-separated event types of the funnel, e.g. view,cart,buy "
+        "(default: the 4 most frequent event types)",
+    )
+    parser.add_argument(
+        "--funnel-within", choices=("session", "user"), default="session", help="funnel unit"
+    )
+    parser.add_argument(
+        "--freq", choices=("hour", "day", "week"), default="day", help="volume chart bin width"
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from core.reports.build import ReportOptions
+    from core.reports.export import write_report
+    from core.workspace import Workspace
+
+    options = ReportOptions(
+        funnel_steps=_split(args.funnel),
+        funnel_within=args.funnel_within,
+        volume_freq=args.freq,
+    )
+    return write_report(
+        Workspace.at(args.workspace),
+        args.dataset,
+        args.out,
+        format=args.format,
+        run=args.run,
+        sections=_split(args.sections),
+        segment_filter=args.segment,
+        options=options,
+    )
+
+
+def _split(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -1,0 +1,289 @@
+"""Assemble a report for one dataset (and optionally one run) from the analytics and run outputs.
+
+`build_report` returns the self-contained HTML; `report_tables` returns the same content as
+DataFrames for the CSV export. The model-based parts (metrics, segments, anomalies) are read from
+the run folder when their files exist; until a run has them, the sections say so instead of
+failing, so a report is useful from the first ingest on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from core.analysis.behaviour import (
+    PathsConfig,
+    data_summary,
+    event_volume,
+    funnel,
+    retention,
+    top_paths,
+)
+from core.analysis.events_db import event_types
+from core.errors import BehaviorLensError, InputError
+from core.progress import ProgressCallback, ProgressEvent, ignore_progress
+from core.reports import sections as build
+from core.reports.html import Section, note, render_document
+from core.workspace import Workspace, read_json
+
+SECTION_KEYS = ("summary", "behaviour", "model", "segments", "anomalies")
+MODEL_SECTIONS = ("model", "segments", "anomalies")  # shown by default only when a run has them
+
+# Run-folder files the report reads when present (written by evaluate / segment / anomalies).
+RUN_METRICS_FILE = "metrics.json"  # {model_or_baseline: {metric: value}} or {metric: value}
+RUN_SEGMENTS_FILE = "segments.parquet"  # one row per segment: segment, name, size, profile…
+RUN_ASSIGNMENTS_FILE = "segment_assignments.parquet"  # one row per user: user_id, segment
+RUN_ANOMALIES_FILE = "anomalies.parquet"  # one row per user or session: user_id, score, reason
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """Choices for the behaviour analytics; the defaults need no knowledge of the data."""
+
+    funnel_steps: list[str] | None = None  # None: the most frequent event types, up to 4
+    funnel_within: Literal["session", "user"] = "session"  # unit counted by the funnel
+    volume_freq: Literal["hour", "day", "week"] = "day"  # bin width of the volume chart
+    retention_period: Literal["day", "week", "month"] = "week"  # cohort width
+    path_length: int = 3  # steps per path in the top-paths table
+    title: str | None = None  # None: "Behavior Lens report: DATASET"
+
+
+@dataclass(frozen=True)
+class ModelOutputs:
+    """What trained-model analyses produced; every part may be absent."""
+
+    metrics: dict[str, Any] | None = None  # model quality vs baselines
+    segments: pd.DataFrame | None = None  # one row per segment (profile and name)
+    assignments: pd.DataFrame | None = None  # user_id → segment, for segment_filter
+    anomalies: pd.DataFrame | None = None  # user_id, score, reason
+
+
+@dataclass
+class _Context:
+    """Everything the section builders need, resolved once."""
+
+    events_path: Path
+    manifest: dict[str, Any]
+    options: ReportOptions
+    outputs: ModelOutputs
+    user_ids: list[str] | None = None  # users of the filtered segment, None = everyone
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # for the CSV export
+
+
+def load_run_outputs(workspace: Workspace, run: str) -> ModelOutputs:
+    """Read a run's metrics, segments and anomalies from its folder, where they exist."""
+    folder = workspace.existing_run_dir(run)
+    metrics_path = folder / RUN_METRICS_FILE
+    return ModelOutputs(
+        metrics=read_json(metrics_path) if metrics_path.is_file() else None,
+        segments=_read_optional(folder / RUN_SEGMENTS_FILE),
+        assignments=_read_optional(folder / RUN_ASSIGNMENTS_FILE),
+        anomalies=_read_optional(folder / RUN_ANOMALIES_FILE),
+    )
+
+
+def _read_optional(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
+
+
+def build_report(
+    workspace: Workspace,
+    dataset: str,
+    run: str | None = None,
+    sections: Sequence[str] | None = None,
+    segment_filter: str | None = None,
+    options: ReportOptions | None = None,
+    outputs: ModelOutputs | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> str:
+    """The report as one HTML string. `sections=None` means every section that has content.
+
+    `outputs` overrides what is read from the run folder (the dashboard passes what it holds).
+    `segment_filter` (a segment id or name) restricts analytics and tables to that segment.
+    """
+    html, _ = build_report_parts(
+        workspace, dataset, run, sections, segment_filter, options, outputs, on_progress
+    )
+    return html
+
+
+def build_report_parts(
+    workspace: Workspace,
+    dataset: str,
+    run: str | None = None,
+    sections: Sequence[str] | None = None,
+    segment_filter: str | None = None,
+    options: ReportOptions | None = None,
+    outputs: ModelOutputs | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Like `build_report`, also returning {"sections": keys, "tables": {name: DataFrame}}."""
+    context = _context(workspace, dataset, run, segment_filter, options, outputs)
+    keys = _choose_sections(sections, context.outputs)
+    progress = on_progress or ignore_progress
+    built: list[Section] = []
+    for i, key in enumerate(keys):
+        progress(ProgressEvent("report", i, len(keys), key))
+        built.append(_SECTION_BUILDERS[key](context))
+    progress(ProgressEvent("report", len(keys), len(keys), "done"))
+    html = render_document(_title(context, dataset), _meta(dataset, run, segment_filter), built)
+    return html, {"sections": keys, "tables": context.tables}
+
+
+def _context(
+    workspace: Workspace,
+    dataset: str,
+    run: str | None,
+    segment_filter: str | None,
+    options: ReportOptions | None,
+    outputs: ModelOutputs | None,
+) -> _Context:
+    folder = workspace.existing_dataset_dir(dataset)
+    if outputs is None:
+        outputs = load_run_outputs(workspace, run) if run is not None else ModelOutputs()
+    context = _Context(
+        events_path=folder / "events.parquet",
+        manifest=read_json(folder / "manifest.json"),
+        options=options or ReportOptions(),
+        outputs=outputs,
+    )
+    if segment_filter is not None:
+        _apply_segment_filter(context, segment_filter)
+    return context
+
+
+def _choose_sections(sections: Sequence[str] | None, outputs: ModelOutputs) -> list[str]:
+    if sections is None:
+        present = {
+            "model": bool(outputs.metrics),
+            "segments": outputs.segments is not None,
+            "anomalies": outputs.anomalies is not None,
+        }
+        return [key for key in SECTION_KEYS if present.get(key, True)]
+    unknown = [key for key in sections if key not in SECTION_KEYS]
+    if unknown:
+        raise BehaviorLensError(
+            f"unknown report section {unknown[0]!r} (sections: {', '.join(SECTION_KEYS)})"
+        )
+    return [key for key in SECTION_KEYS if key in sections]
+
+
+def _apply_segment_filter(context: _Context, wanted: str) -> None:
+    """Keep only the users, segment row and anomalies of segment `wanted` (id or name)."""
+    outputs = context.outputs
+    if outputs.assignments is None or outputs.segments is None:
+        raise BehaviorLensError(
+            f"segment filter {wanted!r}: this run has no segments (run `segment` first)"
+        )
+    segments = outputs.segments
+    for frame, name in ((segments, RUN_SEGMENTS_FILE), (outputs.assignments, RUN_ASSIGNMENTS_FILE)):
+        if "segment" not in frame:
+            raise InputError("segment filter needs a 'segment' column", file=name, column="segment")
+    match = segments["segment"].astype(str) == wanted
+    if "name" in segments:
+        match |= segments["name"].astype(str) == wanted
+    if not match.any():
+        known = ", ".join(sorted(set(segments["segment"].astype(str))))
+        raise BehaviorLensError(f"segment filter: no segment {wanted!r} (segments: {known})")
+    ids = set(segments.loc[match, "segment"].astype(str))
+    members = outputs.assignments["segment"].astype(str).isin(ids)
+    users = outputs.assignments.loc[members, "user_id"].astype(str)
+    context.user_ids = list(users)
+    anomalies = outputs.anomalies
+    if anomalies is not None and "user_id" in anomalies:
+        anomalies = anomalies[anomalies["user_id"].astype(str).isin(set(users))]
+    context.outputs = ModelOutputs(outputs.metrics, segments[match], outputs.assignments, anomalies)
+
+
+def _summary(context: _Context) -> Section:
+    summary = data_summary(context.events_path, context.manifest, context.user_ids)
+    context.tables.update(
+        summary=summary.headline,
+        events_per_user=summary.events_per_user,
+        session_length=summary.session_length,
+        event_mix=summary.event_mix,
+    )
+    return build.summary_section(summary)
+
+
+def _behaviour(context: _Context) -> Section:
+    path, users, options = context.events_path, context.user_ids, context.options
+    kinds = event_types(path, users)
+    parts: list[str] = []
+    steps = options.funnel_steps or kinds[:4]
+    if len(steps) >= 2:
+        table = funnel(path, steps, options.funnel_within, user_ids=users)
+        context.tables["funnel"] = table
+        parts.append(build.funnel_html(table, options.funnel_within))
+    else:
+        parts.append(note("No funnel: the data has a single event type."))
+    if context.manifest.get("has_time", True):
+        parts += _time_parts(context)
+    else:
+        parts.append(note("No volume or retention: the source file has no timestamps."))
+    if len(kinds) >= 2:
+        paths = top_paths(path, PathsConfig(length=options.path_length), users)
+        context.tables["paths"] = paths.paths.assign(steps=paths.paths["steps"].map(" > ".join))
+        context.tables["path_links"] = paths.links
+        parts.append(build.paths_html(paths))
+    return build.behaviour_section(parts)
+
+
+def _time_parts(context: _Context) -> list[str]:
+    path, users, options = context.events_path, context.user_ids, context.options
+    volume = event_volume(path, options.volume_freq, True, users)
+    cohorts = retention(path, options.retention_period, users)
+    context.tables.update(volume=volume, retention=cohorts)
+    return [
+        build.volume_html(volume, options.volume_freq),
+        build.retention_html(cohorts, options.retention_period),
+    ]
+
+
+def _model(context: _Context) -> Section:
+    metrics = context.outputs.metrics
+    if metrics:
+        nested = all(isinstance(v, dict) for v in metrics.values())
+        rows = metrics if nested else {"model": metrics}
+        context.tables["model"] = pd.DataFrame([{"model": k, **v} for k, v in rows.items()])
+    return build.model_section(metrics)
+
+
+def _segments(context: _Context) -> Section:
+    if context.outputs.segments is not None:
+        context.tables["segments"] = context.outputs.segments
+    return build.segments_section(context.outputs.segments)
+
+
+def _anomalies(context: _Context) -> Section:
+    if context.outputs.anomalies is not None:
+        context.tables["anomalies"] = context.outputs.anomalies
+    return build.anomalies_section(context.outputs.anomalies)
+
+
+_SECTION_BUILDERS = {
+    "summary": _summary,
+    "behaviour": _behaviour,
+    "model": _model,
+    "segments": _segments,
+    "anomalies": _anomalies,
+}
+
+
+def _title(context: _Context, dataset: str) -> str:
+    return context.options.title or f"Behavior Lens report: {dataset}"
+
+
+def _meta(dataset: str, run: str | None, segment_filter: str | None) -> str:
+    parts = [f"dataset {dataset}"]
+    if run is not None:
+        parts.append(f"run {run}")
+    if segment_filter is not None:
+        parts.append(f"segment {segment_filter}")
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return " · ".join([*parts, f"created {created}"])

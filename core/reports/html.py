@@ -1,0 +1,108 @@
+"""The report's HTML: one self-contained document (inline CSS, inline SVG, no script, no links out).
+
+Everything that came from the user's data (ids, event names, segment names, column names)
+reaches the page only through `esc` or `table_html`, which escape it: a user id like
+`<script>alert(1)</script>` must show as text, never run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from html import escape
+from numbers import Number
+from typing import Any
+
+import pandas as pd
+
+MAX_TABLE_ROWS = 200  # rows shown per table; the CSV export has them all
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;color:#222;margin:0;background:#fafafa}
+main{max-width:800px;margin:0 auto;padding:24px 32px;background:#fff}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:15px;margin:20px 0 6px}p.meta,p.note{color:#666;font-size:13px}
+table{border-collapse:collapse;font-size:13px;margin:8px 0}
+th,td{border-bottom:1px solid #eee;padding:3px 10px;text-align:left;vertical-align:top}
+td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
+nav ol{font-size:14px;padding-left:20px}svg{display:block;margin:8px 0;max-width:100%}
+@media print{body{background:#fff}main{padding:0}h2{break-before:auto}}
+""".strip()
+
+
+@dataclass(frozen=True)
+class Section:
+    """One report section: `key` names it in the CLI summary and the anchor; `body` is HTML."""
+
+    key: str  # stable id, e.g. "summary", "behaviour", "model", "segments", "anomalies"
+    title: str  # heading shown in the report and the table of contents
+    body: str  # trusted HTML built by the section builders (user strings already escaped)
+
+
+def esc(value: Any) -> str:
+    """Escape any value for HTML text or attribute context (quotes included)."""
+    return escape(format_value(value), quote=True)
+
+
+def format_value(value: Any) -> str:
+    """A cell as people read it: thousands separators, 3 significant digits, ISO dates."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Number):
+        number = float(value)  # type: ignore[arg-type]
+        if number.is_integer() and abs(number) < 1e15:
+            return f"{int(number):,}"
+        return f"{number:,.4g}"
+    if isinstance(value, list | tuple):
+        return " → ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def table_html(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, percent: tuple = ()) -> str:
+    """An escaped HTML table of the first `max_rows` rows; columns in `percent` shown as %."""
+    head = "".join(f"<th>{esc(column)}</th>" for column in frame.columns)
+    rows = []
+    for record in frame.head(max_rows).itertuples(index=False):
+        cells = []
+        for column, value in zip(frame.columns, record, strict=True):
+            numeric = isinstance(value, Number) and not isinstance(value, bool)
+            text = _percent(value) if column in percent else esc(value)
+            cells.append(f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = ""
+    if len(frame) > max_rows:
+        more = f'<p class="note">Showing {max_rows:,} of {len(frame):,} rows.</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+
+
+def _percent(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{float(value):.1%}"
+
+
+def note(text: str) -> str:
+    return f'<p class="note">{esc(text)}</p>'
+
+
+def render_document(title: str, meta: str, sections: list[Section]) -> str:
+    """The whole page: title, a table of contents, then each section under its anchor."""
+    toc = "".join(f'<li><a href="#{esc(s.key)}">{esc(s.title)}</a></li>' for s in sections)
+    body = "".join(
+        f'<section id="{esc(s.key)}"><h2>{esc(s.title)}</h2>{s.body}</section>' for s in sections
+    )
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
+        f'<body><main><h1>{esc(title)}</h1><p class="meta">{esc(meta)}</p>'
+        f"<nav><ol>{toc}</ol></nav>{body}</main></body></html>\n"
+    )

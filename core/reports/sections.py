@@ -1,0 +1,147 @@
+"""Report section builders: each turns core results (DataFrames, dicts) into one `Section`.
+
+Builders take computed results rather than paths, so the dashboard can reuse them on frames it
+already holds and the tests can feed hand-made frames with hostile strings.
+"""
+
+from __future__ import annotations
+
+from numbers import Number
+from typing import Any
+
+import pandas as pd
+
+from core.analysis.paths import PathsResult
+from core.analysis.retention import retention_matrix
+from core.analysis.summary import DataSummary
+from core.reports.html import Section, esc, note, table_html
+from core.reports.svg import bar_chart, heatmap, line_chart
+
+MAX_VOLUME_SERIES = 6  # event types drawn in the volume chart; the rest are summed as "(other)"
+MAX_ANOMALY_ROWS = 50  # most anomalous users listed
+MAX_RETENTION_COHORTS = 20  # latest cohorts shown in the heatmap
+
+
+def summary_section(summary: DataSummary) -> Section:
+    """Headline numbers, event mix, and the per-user and per-session distributions."""
+    mix = summary.event_mix
+    body = [
+        table_html(summary.headline),
+        "<h3>Event mix</h3>",
+        bar_chart(
+            list(mix["event"]),
+            list(mix["events"]),
+            "Events per event type",
+            notes=[f"{e:,} ({s:.1%})" for e, s in zip(mix["events"], mix["share"], strict=True)],
+        ),
+        "<h3>Events per user</h3>",
+        table_html(summary.events_per_user),
+        "<h3>Session length</h3>",
+        table_html(summary.session_length),
+    ]
+    return Section("summary", "Data summary", "".join(body))
+
+
+def funnel_html(funnel: pd.DataFrame, within: str) -> str:
+    """Funnel bars labelled with counts and conversion, then the table with drop-off."""
+    labels = [
+        f"{step}. {event}" for step, event in zip(funnel["step"], funnel["event"], strict=True)
+    ]
+    notes = [
+        f"{count:,} ({share:.1%})"
+        for count, share in zip(funnel["count"], funnel["from_first"], strict=True)
+    ]
+    chart = bar_chart(labels, list(funnel["count"]), f"Funnel ({within}s)", notes=notes)
+    table = table_html(funnel, percent=("from_previous", "from_first"))
+    return f"<h3>Funnel ({esc(within)}s reaching each step in order)</h3>{chart}{table}"
+
+
+def volume_html(volume: pd.DataFrame, freq: str) -> str:
+    """Events per period, one line per frequent event type."""
+    wide = volume.pivot_table(index="period", columns="event", values="events", aggfunc="sum")
+    order = wide.sum().sort_values(ascending=False).index
+    keep, rest = list(order[:MAX_VOLUME_SERIES]), list(order[MAX_VOLUME_SERIES:])
+    series = {str(name): list(wide[name].fillna(0)) for name in keep}
+    if rest:
+        series["(other)"] = list(wide[rest].fillna(0).sum(axis=1))
+    x_labels = [_period_label(period, freq) for period in wide.index]
+    chart = line_chart(x_labels, series, f"Events per {freq}")
+    return f"<h3>Event volume per {esc(freq)}</h3>{chart}"
+
+
+def retention_html(long: pd.DataFrame, period: str) -> str:
+    """Heatmap of the latest cohorts: share of each cohort active k periods after its first."""
+    matrix = retention_matrix(long).tail(MAX_RETENTION_COHORTS)
+    if matrix.empty:
+        return note("No retention: the dataset has no events.")
+    sizes = long.groupby("cohort")["cohort_size"].first()
+    rows = [f"{cohort} ({sizes[cohort]:,})" for cohort in matrix.index]
+    chart = heatmap(rows, [str(c) for c in matrix.columns], matrix.to_numpy().tolist(), "Retention")
+    caption = (
+        f"Rows: cohort by first active {period} (users). Columns: {period}s since. "
+        "Blank cells lie past the end of the data."
+    )
+    return f"<h3>Retention by cohort {esc(period)}</h3>{note(caption)}{chart}"
+
+
+def paths_html(paths: PathsResult) -> str:
+    return "<h3>Top paths</h3>" + table_html(paths.paths.drop(columns="steps"), percent=("share",))
+
+
+def behaviour_section(parts: list[str]) -> Section:
+    """Funnel, volume, retention and paths, each already rendered (absent ones left out)."""
+    return Section("behaviour", "Behaviour analytics", "".join(parts))
+
+
+def model_section(metrics: dict[str, Any] | None) -> Section:
+    """Model quality vs baselines: rows are models, columns their numeric metrics."""
+    if not metrics:
+        return Section("model", "Model quality vs baselines", note(_missing("model metrics")))
+    nested = all(isinstance(value, dict) for value in metrics.values())
+    rows = metrics if nested else {"model": metrics}
+    frame = pd.DataFrame(
+        [
+            {"model": name, **{k: v for k, v in values.items() if _is_number(v)}}
+            for name, values in rows.items()
+        ]
+    )
+    text = {k: v for k, v in next(iter(rows.values())).items() if not _is_number(v)}
+    context = note(", ".join(f"{k}: {v}" for k, v in text.items())) if text else ""
+    return Section("model", "Model quality vs baselines", context + table_html(frame))
+
+
+def segments_section(segments: pd.DataFrame | None) -> Section:
+    """One row per segment with its profile and name, largest first when sizes are known."""
+    if segments is None or segments.empty:
+        return Section("segments", "Segments", note(_missing("segments")))
+    frame = segments.sort_values("size", ascending=False) if "size" in segments else segments
+    chart = ""
+    label = next((c for c in ("name", "segment") if c in frame), None)
+    if label is not None and "size" in frame:
+        chart = bar_chart([str(v) for v in frame[label]], list(frame["size"]), "Segment sizes")
+    return Section("segments", "Segments", chart + table_html(frame))
+
+
+def anomalies_section(anomalies: pd.DataFrame | None) -> Section:
+    """The most anomalous users (highest score first), with the reason for each."""
+    if anomalies is None or anomalies.empty:
+        return Section("anomalies", "Top anomalies", note(_missing("anomaly scores")))
+    frame = anomalies
+    if "score" in frame:
+        frame = frame.sort_values("score", ascending=False)
+    shown = min(len(frame), MAX_ANOMALY_ROWS)
+    intro = note(f"The {shown:,} highest-scoring of {len(frame):,} scored users or sessions.")
+    return Section("anomalies", "Top anomalies", intro + table_html(frame, max_rows=shown))
+
+
+def _missing(what: str) -> str:
+    return f"No {what} for this report: compute them for a run, then rebuild the report."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Number) and not isinstance(value, bool)
+
+
+def _period_label(period: Any, freq: str) -> str:
+    stamp = pd.Timestamp(period)
+    return stamp.strftime("%Y-%m-%d %H:00") if freq == "hour" else stamp.strftime("%Y-%m-%d")

@@ -1,0 +1,138 @@
+"""Report rendering, hostile strings kept inert, CSV neutralisation and the `report` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_analysis_behaviour_data import WEEK, write_events
+
+from core.errors import BehaviorLensError
+from core.reports.build import ModelOutputs, ReportOptions, build_report
+from core.reports.csv_safe import neutralise_frame, write_csv_safe
+from core.reports.export import write_report
+from core.workspace import Workspace, atomic_write_json
+
+XSS = "<script>alert(1)</script>"
+FORMULA = '=HYPERLINK("http://x")'
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """A workspace with dataset "shop" whose user, item and category ids are hostile."""
+    ws = Workspace(tmp_path / "ws")
+    folder = ws.dataset_dir("shop")
+    rows = [
+        (XSS, 0, 0, "view", FORMULA, "c1"), (XSS, 0, 1, "cart", FORMULA, "c1"),
+        (XSS, 0, 2, "buy", FORMULA, "c1"), (FORMULA, 0, 0, "view", "i2", XSS),
+        (FORMULA, 1, WEEK, "view", "i3", "c2"), ("u3", 0, 3, "view", "i2"),
+        ("u3", 0, 4, "cart", "i2"),
+    ]  # fmt: skip
+    write_events(folder / "events.parquet", rows)
+    atomic_write_json(folder / "manifest.json", {"name": "shop", "has_time": True, "stats": {}})
+    return ws
+
+
+def model_outputs() -> ModelOutputs:
+    return ModelOutputs(
+        metrics={"model": {"HR@10": 0.12, "protocol": "full"}, "popularity": {"HR@10": 0.05}},
+        segments=pd.DataFrame(
+            {"segment": [0, 1], "name": [XSS, f"buyers {FORMULA}"], "size": [2, 1]}
+        ),
+        assignments=pd.DataFrame({"user_id": [XSS, FORMULA, "u3"], "segment": [0, 1, 0]}),
+        anomalies=pd.DataFrame(
+            {"user_id": [XSS, "u3"], "score": [0.9, 0.1], "reason": [FORMULA, "fast"]}
+        ),
+    )
+
+
+def test_report_has_every_section_and_no_live_script(workspace: Workspace) -> None:
+    html = build_report(workspace, "shop", outputs=model_outputs())
+    for title in (
+        "Data summary", "Behaviour analytics", "Funnel", "Retention", "Event volume",
+        "Top paths", "Model quality vs baselines", "Segments", "Top anomalies",
+    ):  # fmt: skip
+        assert title in html
+    assert "<script" not in html.lower()  # no script at all, hostile or ours
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text
+    assert "buyers =HYPERLINK(&quot;http://x&quot;)" in html
+    for fetch in ("src=", "<link", "@import", 'href="http', "url("):
+        assert fetch not in html  # nothing is fetched when the file is opened offline
+    assert html.count("<svg") >= 4  # funnel, volume, retention, event mix (+ segments)
+
+
+def test_dataset_only_report_leaves_out_model_sections(workspace: Workspace) -> None:
+    html = build_report(workspace, "shop")
+    assert "Data summary" in html and "Top anomalies" not in html
+    asked = build_report(workspace, "shop", sections=["summary", "anomalies"])
+    assert "Top anomalies" in asked and "No anomaly scores" in asked
+    assert "Behaviour analytics" not in asked
+
+
+def test_segment_filter_restricts_users_and_tables(workspace: Workspace) -> None:
+    html = build_report(
+        workspace,
+        "shop",
+        outputs=model_outputs(),
+        segment_filter="1",
+        sections=["summary", "segments"],
+    )
+    assert "buyers" in html and "&lt;script&gt;alert(1)" not in html  # segment 0 and its user gone
+    with pytest.raises(BehaviorLensError, match="no segment 'zzz'"):
+        build_report(workspace, "shop", outputs=model_outputs(), segment_filter="zzz")
+
+
+def test_bad_requests_are_one_line_errors(workspace: Workspace) -> None:
+    with pytest.raises(BehaviorLensError, match="unknown report section 'charts'"):
+        build_report(workspace, "shop", sections=["charts"])
+    with pytest.raises(BehaviorLensError, match="no dataset 'nope'"):
+        build_report(workspace, "nope")
+    with pytest.raises(BehaviorLensError, match="unknown event type 'kart'"):
+        build_report(workspace, "shop", options=ReportOptions(funnel_steps=["view", "kart"]))
+
+
+def test_csv_neutralises_text_but_not_numbers(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "user_id": [FORMULA, "+1", "-2", "@x", "\tt", "\rr", "ok", None],
+            "score": [-3.5, -1, 0, 1, 2, 3, 4, 5],
+            "=col": ["a"] * 8,
+        }
+    )
+    safe = neutralise_frame(frame)
+    assert safe["user_id"].tolist()[:7] == [
+        "'" + FORMULA, "'+1", "'-2", "'@x", "'\tt", "'\rr", "ok",
+    ]  # fmt: skip
+    assert safe["score"].tolist() == frame["score"].tolist()  # numeric dtype untouched
+    assert list(safe.columns) == ["user_id", "score", "'=col"]
+    out = tmp_path / "x.csv"
+    written = write_csv_safe(frame, out)
+    text = out.read_text(encoding="utf-8")
+    assert written == len(text.encode("utf-8"))
+    assert "\n" + FORMULA.replace('"', '""') not in text and ",-3.5," in text
+    assert frame["user_id"].iloc[0] == FORMULA  # the caller's frame is not modified
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write left no temp file
+
+
+def test_write_report_csv_folder(workspace: Workspace, tmp_path: Path) -> None:
+    summary = write_report(workspace, "shop", tmp_path / "tables", "csv", outputs=model_outputs())
+    names = {Path(f).name for f in summary["files"]}
+    assert {"summary.csv", "funnel.csv", "retention.csv", "anomalies.csv"} <= names
+    anomalies = (tmp_path / "tables" / "anomalies.csv").read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in anomalies and summary["bytes"] > 0
+
+
+def test_report_cli_prints_summary(workspace: Workspace, tmp_path: Path, capsys) -> None:
+    from core.cli import main  # imported here: the CLI package loads every command module
+
+    out = tmp_path / "r.html"
+    argv = ["report", "--workspace", str(workspace.root), "--dataset", "shop"]
+    assert main([*argv, "--out", str(out), "--funnel", "view,cart"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["out"] == str(out) and summary["bytes"] == out.stat().st_size
+    assert summary["sections"] == ["summary", "behaviour"]
+    assert "2. cart" in out.read_text(encoding="utf-8")
+    assert main([*argv, "--out", str(out), "--funnel", "view,kart"]) == 2
+    assert "unknown event type 'kart'" in capsys.readouterr().err
