@@ -1,0 +1,87 @@
+"""`python -m core ingest PATH --name NAME …`: turn a behaviour log into a stored dataset."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+NAME = "ingest"
+HELP = "read a behaviour log (CSV, Parquet, RecBole .inter, sequence .txt) into the workspace"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="the log file to ingest")
+    parser.add_argument("--name", required=True, help="dataset name in the workspace")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "csv", "parquet", "recbole", "sequences"],
+        help="file format (default: detect from extension and content)",
+    )
+    parser.add_argument("--no-header", action="store_true", help="line 1 is data, not column names")
+    parser.add_argument(
+        "--columns", help="comma-separated column names, e.g. for a headerless file"
+    )
+    parser.add_argument("--delimiter", help="field separator (default: sniffed); 'tab' for \\t")
+    for role, example in (
+        ("user", "user_id"),
+        ("time", "timestamp"),
+        ("event", "event_type"),
+        ("item", "item_id"),
+        ("session", "session_id"),
+        ("category", "category_id"),
+    ):
+        parser.add_argument(f"--{role}", metavar="COL", help=f"the {role} column, e.g. {example}")
+    parser.add_argument(
+        "--session-gap",
+        default="30m",
+        help="inactivity that starts a new session: 90s, 30m, 1h, 2d or seconds (default 30m)",
+    )
+    parser.add_argument(
+        "--min-item-count",
+        type=int,
+        default=1,
+        help="items seen fewer times map to UNK (default 1: keep all)",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> Any:
+    from core.data.ingest import IngestOptions
+
+    delimiter = args.delimiter
+    if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
+        delimiter = "\t"
+    columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    return IngestOptions(
+        format=args.format,
+        has_header=False if args.no_header else None,
+        columns=columns,
+        delimiter=delimiter,
+        user=args.user,
+        time=args.time,
+        event=args.event,
+        item=args.item,
+        session=args.session,
+        category=args.category,
+        session_gap=args.session_gap,
+        min_item_count=args.min_item_count,
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from core.data.ingest import ingest
+    from core.progress import TqdmProgress
+    from core.workspace import Workspace
+
+    progress = TqdmProgress()
+    try:
+        return ingest(
+            Path(args.path),
+            args.name,
+            Workspace.at(args.workspace),
+            options_from_args(args),
+            on_progress=progress,
+        )
+    finally:
+        progress.close()

@@ -1,0 +1,205 @@
+"""Ingest one behaviour log into the workspace: inspect -> read -> validate -> index -> write.
+
+The whole dataset folder is built in a staging folder (core.workspace.atomic_directory) and swapped
+in at the end, so a failed or interrupted ingest leaves the workspace exactly as it was, including
+an older dataset of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from core.data import build
+from core.data.mapping import ROLES, ColumnMapping, MappingPreview, detect_mapping
+from core.data.reader import read_source, release_staged
+from core.data.sniff import hash_and_check_encoding
+from core.data.timeparse import parse_gap
+from core.errors import InputError
+from core.progress import ProgressCallback, ProgressEvent, ignore_progress
+from core.workspace import Workspace, atomic_directory, atomic_write_json
+
+_STEPS = ("inspect", "read", "validate", "vocabularies", "sessionize+write", "stats")
+
+
+@dataclass
+class IngestOptions:
+    """How to read a file; every field has a default that auto-detects or keeps everything."""
+
+    format: str = "auto"  # auto | csv | parquet | recbole | sequences
+    has_header: bool | None = None  # None: detect; False: line 1 is data (--no-header)
+    columns: list[str] | None = None  # names for the columns, e.g. of a headerless file
+    delimiter: str | None = None  # None: sniff among , tab ; | space
+    user: str | None = None  # explicit column per role (None: detect by name, then content)
+    time: str | None = None
+    event: str | None = None
+    item: str | None = None
+    session: str | None = None  # given: sessions come from this column, not from gaps
+    category: str | None = None
+    session_gap: str = "30m"  # inactivity that starts a new session: 90s, 30m, 1h, 2d, 45
+    min_item_count: int = 1  # items seen fewer times map to UNK (1 keeps all)
+    threads: int | None = None  # DuckDB threads; None: all cores
+    memory_limit: str = "1GB"  # DuckDB memory before it spills to disk in the staging folder
+
+    def overrides(self) -> dict[str, str | None]:
+        return {role: getattr(self, role) for role in ROLES}
+
+
+def preview(path: str | Path, options: IngestOptions | None = None) -> MappingPreview:
+    """What `ingest` would detect for this file, for the dashboard's confirm step."""
+    opts = options or IngestOptions()
+    return detect_mapping(
+        path, opts.format, opts.delimiter, opts.has_header, opts.columns, opts.overrides()
+    )
+
+
+def ingest(
+    path: str | Path,
+    name: str,
+    workspace: Workspace,
+    options: IngestOptions | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Ingest `path` as dataset `name`; returns the CLI summary. Raises InputError on bad input."""
+    opts = options or IngestOptions()
+    report = on_progress or ignore_progress
+    gap_ms = int(parse_gap(opts.session_gap) * 1000)
+    if opts.min_item_count < 1:
+        raise InputError(f"--min-item-count must be >= 1, got {opts.min_item_count}")
+    target = workspace.dataset_dir(name)
+    _step(report, 0, str(path))
+    found = preview(path, opts)
+    if found.source.format == "parquet":
+        found.source.sha256, _ = hash_and_check_encoding(found.source.path)
+    with atomic_directory(target) as staging:
+        staging.chmod(0o755)  # mkdtemp makes it private; a dataset is readable like any folder
+        stats = _build(found, staging, gap_ms, opts.min_item_count, opts, report)
+        manifest = _manifest(name, found, opts, stats)
+        atomic_write_json(staging / "manifest.json", manifest)
+    summary_keys = ("events", "users", "items", "sessions", "event_types", "rejected_rows")
+    summary = {"dataset": name, **{k: stats[k] for k in summary_keys}}
+    return {**summary, "start": stats["start"], "end": stats["end"]}
+
+
+def _step(report: ProgressCallback, index: int, message: str = "") -> None:
+    report(ProgressEvent("ingest", index, len(_STEPS), message or _STEPS[index]))
+
+
+def _connect(spill: Path, opts: IngestOptions) -> duckdb.DuckDBPyConnection:
+    config: dict[str, Any] = {
+        "memory_limit": opts.memory_limit,
+        "temp_directory": str(spill),
+        "preserve_insertion_order": False,
+        "threads": opts.threads or os.cpu_count() or 1,
+    }
+    con = duckdb.connect(":memory:", config=config)
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # progress goes through on_progress
+    return con
+
+
+def _build(
+    found: MappingPreview,
+    staging: Path,
+    gap_ms: int,
+    min_item_count: int,
+    opts: IngestOptions,
+    report: ProgressCallback,
+) -> dict[str, Any]:
+    spill = staging / ".spill"
+    con = _connect(spill, opts)
+    try:
+        _step(report, 1)
+        read = read_source(con, found.source, found.mapping)
+        _step(report, 2)
+        bad, examples = build.validate_rows(con)
+        rejected = read.parse_rejects + bad
+        all_examples = sorted(read.examples + examples, key=lambda e: e["row"])[:5]
+        _raise_if_empty(con, found, rejected, all_examples)
+        release_staged(con)
+        _step(report, 3)
+        build.index_users(con)
+        sizes = build.build_vocabs(con, min_item_count)
+        build.write_vocabs(con, staging)
+        _step(report, 4)
+        events_file = staging / "events.parquet"
+        build.sessionize(con, gap_ms, found.mapping.session is not None)
+        build.write_events(con, events_file)
+        _step(report, 5)
+        stats = build.dataset_stats(con, events_file)
+    except duckdb.Error as error:
+        raise InputError(f"could not ingest ({error})", file=found.source.path) from error
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    stats.update(rejected_rows=rejected, rejected_examples=all_examples, vocab_sizes=sizes)
+    return stats
+
+
+def _raise_if_empty(
+    con: duckdb.DuckDBPyConnection,
+    found: MappingPreview,
+    rejected: int,
+    examples: list[dict[str, Any]],
+) -> None:
+    kept = con.execute("SELECT count(*) FROM ok").fetchone()
+    if kept and kept[0] > 0:
+        return
+    path = found.source.path
+    if not examples:
+        raise InputError("no data rows (is it only a header?)", file=path)
+    first = examples[0]
+    column = _column_name(found.mapping, first["column"])
+    raise InputError(
+        f"all {rejected} rows were rejected; first: {first['reason']} "
+        f"(check the delimiter, header and column mapping: --user/--time/--item)",
+        file=path,
+        row=first["row"],
+        column=column,
+    )
+
+
+def _column_name(mapping: ColumnMapping, role_or_column: str | None) -> str | None:
+    """Rejects name a role ('time'); errors should name the file's column ('event_time')."""
+    if role_or_column in ROLES:
+        return getattr(mapping, role_or_column) or role_or_column
+    return role_or_column
+
+
+def _manifest(
+    name: str, found: MappingPreview, opts: IngestOptions, stats: dict[str, Any]
+) -> dict[str, Any]:
+    source = found.source
+    examples = [
+        {**e, "column": _column_name(found.mapping, e["column"])}
+        for e in stats["rejected_examples"]
+    ]
+    keys = ("events", "users", "items", "sessions", "event_types", "rejected_rows", "start", "end")
+    return {
+        "name": name,
+        "source": {
+            "path": str(source.path.resolve()),
+            "sha256": source.sha256,
+            "format": source.format,
+            "bytes": source.bytes,
+        },
+        "mapping": found.mapping.as_dict(),
+        "detected_by": found.detected_by,
+        "options": {
+            **{k: v for k, v in asdict(opts).items() if k not in ROLES},
+            "encoding": source.encoding,
+            "delimiter": source.delimiter if source.format != "parquet" else None,
+            "has_header": source.has_header,
+            "columns": source.columns,
+        },
+        "has_time": found.mapping.time is not None,
+        "stats": {**{k: stats[k] for k in keys}, "rejected_examples": examples},
+        "vocab_sizes": stats["vocab_sizes"],
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }

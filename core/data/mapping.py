@@ -1,0 +1,238 @@
+"""Which column is the user, the time, the event type, the item, the session, the category.
+
+Detection runs in three layers, strongest first: explicit overrides (`--user COL`), column names
+(a synonym list), and, for headerless files, column content (unix-second integers are the time,
+a low-cardinality text column is the event type, ...). `detect_mapping` is what the dashboard calls
+to show the defaults and a preview before the analyst commits to an ingest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from core.data.sniff import SourceInfo, inspect_source, is_number, normalise_name
+from core.errors import InputError
+
+ROLES = ("user", "time", "event", "item", "session", "category")
+REQUIRED_ROLES = ("user", "item")  # time may be absent only for sequence files
+
+# Names per role, best first. Exact matches win over "contains" matches (e.g. "visitorid").
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "user": ("user_id", "user", "userid", "uid", "visitor_id", "visitorid", "visitor",
+             "customer_id", "customer", "client_id", "member_id", "account_id", "person_id"),
+    "time": ("timestamp", "time", "ts", "event_time", "datetime", "date_time", "created_at",
+             "event_timestamp", "time_stamp", "date", "unix_time", "epoch"),
+    "event": ("event_type", "event", "action", "behavior", "behaviour", "behavior_type",
+              "action_type", "event_name", "type", "activity", "interaction"),
+    "item": ("item_id", "item", "itemid", "product_id", "product", "productid", "sku", "movie_id",
+             "movie", "movieid", "content_id", "article_id", "asin", "track_id", "page", "url"),
+    "session": ("session_id", "session", "sessionid", "user_session", "visit_id", "visit"),
+    "category": ("category_id", "category", "cat", "categoryid", "cat_id", "category_code",
+                 "genre", "department", "class"),
+}  # fmt: skip
+KNOWN_NAMES = {name for names in SYNONYMS.values() for name in names}
+# Parts of a longer name that give a role away ("visitorid" -> user), checked after exact names.
+_NAME_PARTS: dict[str, tuple[str, ...]] = {
+    "session": ("session",),
+    "user": ("user", "visitor", "customer", "client"),
+    "time": ("timestamp", "time", "date"),
+    "event": ("event", "action", "behav"),
+    "category": ("categ",),
+    "item": ("item", "product", "sku", "movie"),
+}
+EVENT_MAX_DISTINCT = 50  # a text column with at most this many values may be the event type
+UNIX_SECONDS = (1e8, 1e11)  # 1973..5138: integers in this range look like unix seconds
+UNIX_MILLIS = (1e11, 1e14)  # ... unix milliseconds
+UNIX_MICROS = (1e14, 1e17)  # ... unix microseconds
+
+
+@dataclass
+class ColumnMapping:
+    """Column name per role; None means the file has no such column."""
+
+    user: str | None = None  # who acted
+    time: str | None = None  # when; None only for sequence files (order = line order)
+    event: str | None = None  # what kind of action; None -> every row is type "event"
+    item: str | None = None  # on what
+    session: str | None = None  # explicit session id; None -> sessions by inactivity gap
+    category: str | None = None  # item category, optional
+
+    def as_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+@dataclass
+class MappingPreview:
+    """The auto-detected reading of a file: layout, mapping, and the first rows to show."""
+
+    source: SourceInfo
+    mapping: ColumnMapping
+    detected_by: dict[str, str]  # role -> "override" | "name" | "content"
+    preview: list[dict[str, str]]  # first rows as {column: value}
+
+
+def detect_mapping(
+    path: str | Path,
+    fmt: str = "auto",
+    delimiter: str | None = None,
+    has_header: bool | None = None,
+    columns: list[str] | None = None,
+    overrides: dict[str, str | None] | None = None,
+    preview_rows: int = 10,
+) -> MappingPreview:
+    """Inspect `path` and propose a mapping (overrides win), raising InputError if unusable."""
+    source = inspect_source(Path(path), fmt, delimiter, has_header, columns, KNOWN_NAMES)
+    if source.format == "parquet":
+        _fill_parquet_layout(source)
+    mapping, how = resolve_mapping(source, overrides or {})
+    preview = [dict(zip(source.columns, row, strict=False)) for row in source.sample[:preview_rows]]
+    return MappingPreview(source=source, mapping=mapping, detected_by=how, preview=preview)
+
+
+def _fill_parquet_layout(source: SourceInfo) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(source.path)
+        table = parquet.read_row_group(0) if parquet.num_row_groups else parquet.schema_arrow
+    except Exception as error:  # pyarrow raises several types for a corrupt file
+        raise InputError(f"not a readable Parquet file ({error})", file=source.path) from error
+    source.columns = list(parquet.schema_arrow.names)
+    if parquet.num_row_groups:
+        head = table.slice(0, 2000).to_pylist()
+        source.sample = [
+            ["" if row[c] is None else str(row[c]) for c in source.columns] for row in head
+        ]
+
+
+def resolve_mapping(
+    source: SourceInfo, overrides: dict[str, str | None]
+) -> tuple[ColumnMapping, dict[str, str]]:
+    """Overrides, then names, then content; every mapped column must exist in the file."""
+    found: dict[str, str] = {}
+    how: dict[str, str] = {}
+    for role, column in overrides.items():
+        if column is not None:
+            if column not in source.columns:
+                raise InputError(
+                    f"no column {column!r} for --{role}; the file has: {', '.join(source.columns)}",
+                    file=source.path,
+                    column=column,
+                )
+            found[role], how[role] = column, "override"
+    if source.format == "sequences" and not source.has_header:
+        _take(found, how, {"user": source.columns[0], "item": source.columns[1]}, "content")
+    _take(found, how, match_by_name(source.columns, set(found.values())), "name")
+    if not source.has_header or "time" not in found:
+        _take(found, how, match_by_content(source, set(found.values()), found), "content")
+    mapping = ColumnMapping(**{role: found.get(role) for role in ROLES})
+    _check_required(mapping, source)
+    return mapping, how
+
+
+def _take(found: dict[str, str], how: dict[str, str], new: dict[str, str], why: str) -> None:
+    for role, column in new.items():
+        if role not in found and column not in found.values():
+            found[role], how[role] = column, why
+
+
+def _check_required(mapping: ColumnMapping, source: SourceInfo) -> None:
+    for role in REQUIRED_ROLES:
+        if getattr(mapping, role) is None:
+            raise InputError(
+                f"could not find the {role} column among {', '.join(source.columns)}; "
+                f"name it with --{role} COL",
+                file=source.path,
+            )
+    if mapping.time is None and source.format != "sequences":
+        raise InputError(
+            f"could not find the time column among {', '.join(source.columns)}; "
+            "name it with --time COL",
+            file=source.path,
+        )
+
+
+def match_by_name(columns: list[str], taken: set[str]) -> dict[str, str]:
+    """Role -> column by exact synonym first, then by a telling part of the name."""
+    normal = {column: normalise_name(column) for column in columns if column not in taken}
+    result: dict[str, str] = {}
+    for role, names in SYNONYMS.items():
+        for name in names:
+            hit = next(
+                (c for c, n in normal.items() if n == name and c not in result.values()), None
+            )
+            if hit is not None:
+                result[role] = hit
+                break
+    for role, parts in _NAME_PARTS.items():
+        if role in result:
+            continue
+        for column, norm in normal.items():
+            if column not in result.values() and any(part in norm for part in parts):
+                result[role] = column
+                break
+    return result
+
+
+def match_by_content(source: SourceInfo, taken: set[str], found: dict[str, str]) -> dict[str, str]:
+    """Guess roles from sample values: time-like, low-cardinality text, then ids left to right."""
+    stats = {c: _column_stats(source, i) for i, c in enumerate(source.columns) if c not in taken}
+    result: dict[str, str] = {}
+    if "time" not in found:
+        timeish = [c for c, s in stats.items() if s["time_score"] >= 0.9]
+        if timeish:
+            result["time"] = max(timeish, key=lambda c: stats[c]["time_score"])
+    rest = [c for c in stats if c not in result.values()]
+    if "event" not in found:
+        events = [
+            c for c in rest if stats[c]["text"] and stats[c]["distinct"] <= EVENT_MAX_DISTINCT
+        ]
+        if events:
+            result["event"] = min(events, key=lambda c: stats[c]["distinct"])
+    ids = [c for c in rest if c not in result.values() and stats[c]["id_like"]]
+    if "user" not in found and ids:
+        result["user"] = ids.pop(0)
+    if "item" not in found and ids:
+        result["item"] = max(ids, key=lambda c: stats[c]["distinct"])
+        ids.remove(result["item"])
+    if "category" not in found and ids and "item" in (found | result):
+        result["category"] = ids[0]
+    return result
+
+
+def _column_stats(source: SourceInfo, index: int) -> dict[str, float | bool]:
+    values = [
+        row[index].strip() for row in source.sample if index < len(row) and row[index].strip()
+    ]
+    if not values:
+        return {"time_score": 0.0, "text": False, "distinct": 0, "id_like": False}
+    numeric = [v for v in values if is_number(v)]
+    integers = [v for v in numeric if v.lstrip("+-").isdigit()]
+    return {
+        "time_score": _time_score(values, numeric),
+        "text": len(numeric) < 0.5 * len(values),
+        "distinct": len(set(values)),
+        # ids are integers or text codes; floats (ratings, prices) are not ids
+        "id_like": len(integers) == len(numeric),
+    }
+
+
+def _time_score(values: list[str], numeric: list[str]) -> float:
+    """Share of values that read as a timestamp: epoch numbers in range, or ISO-like dates."""
+    if len(numeric) == len(values):
+        lo, hi = UNIX_SECONDS[0], UNIX_MICROS[1]
+        return sum(lo <= abs(float(v)) < hi for v in numeric) / len(values)
+    return sum(parse_time_text(v) is not None for v in values) / len(values)
+
+
+def parse_time_text(text: str) -> datetime | None:
+    """Python-side twin of the SQL parser for detection: ISO 8601 with an optional ' UTC'."""
+    cleaned = text.strip()
+    if cleaned.upper().endswith(" UTC"):
+        cleaned = cleaned[:-4]
+    try:
+        return datetime.fromisoformat(cleaned.replace("/", "-"))
+    except ValueError:
+        return None

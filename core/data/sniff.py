@@ -1,0 +1,223 @@
+"""Look at a source file before reading it: format, encoding, delimiter, header, column names.
+
+Everything here works on the file's first few hundred kilobytes (plus one streaming pass for the
+hash and the encoding check), so the dashboard can preview a multi-GB log instantly, and the real
+read (DuckDB, in `core.data.reader`) gets explicit options instead of guessing again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import InputError
+
+FORMATS = ("auto", "csv", "parquet", "recbole", "sequences")
+SAMPLE_BYTES = 256 * 1024  # how much of a text file the sniffers look at
+SAMPLE_ROWS = 2000  # rows of the sample used for header / column-content detection
+_DELIMITERS = (",", "\t", ";", "|", " ")  # candidates, in tie-break order
+_PARQUET_MAGIC = b"PAR1"
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+@dataclass
+class SourceInfo:
+    """What we know about a source file: enough to read it with explicit options."""
+
+    path: Path
+    format: str  # csv | parquet | recbole | sequences
+    encoding: str = "utf-8"  # utf-8 (BOM allowed) or latin-1
+    delimiter: str = ","  # field separator of text formats
+    has_header: bool = True  # whether line 1 holds column names
+    columns: list[str] = field(default_factory=list)  # column names as used in SQL
+    sample: list[list[str]] = field(default_factory=list)  # first data rows, as text
+    sha256: str = ""  # hash of the whole file, filled by `hash_and_check_encoding`
+    bytes: int = 0  # file size
+
+
+def is_number(text: str) -> bool:
+    return bool(_NUMBER.match(text))
+
+
+def hash_and_check_encoding(path: Path, chunk: int = 8 << 20) -> tuple[str, str]:
+    """One streaming pass: sha256 of the file, and 'utf-8' if it all decodes as UTF-8 else 'latin-1'.
+
+    Latin-1 decodes any byte sequence, so it is the honest fallback for legacy exports.
+    """
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    encoding = "utf-8"
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+            if encoding == "utf-8":
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+    if encoding == "utf-8":
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+    return digest.hexdigest(), encoding
+
+
+def read_head_text(path: Path, encoding: str) -> str:
+    """The first SAMPLE_BYTES of the file as text, cut at the last complete line."""
+    with path.open("rb") as handle:
+        raw = handle.read(SAMPLE_BYTES)
+    if b"\x00" in raw:
+        raise InputError("looks like a binary file, not a text log (found NUL bytes)", file=path)
+    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
+    if len(raw) == SAMPLE_BYTES and "\n" in text:
+        text = text[: text.rfind("\n") + 1]
+    return text
+
+
+def detect_format(path: Path, head: bytes) -> str:
+    """Format from the extension first, then from the content (Parquet magic, typed header)."""
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq") or head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    if suffix == ".inter" or re.match(rb"^[^\n]*\w:(token|float|token_seq|float_seq)\b", head):
+        return "recbole"
+    lines = [line for line in head.decode("latin-1").splitlines()[:50] if line.strip()]
+    if lines and all(len(line.split()) == 2 and "," not in line for line in lines):
+        return "sequences"
+    return "csv"
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The candidate delimiter that splits the sample lines into the most consistent >= 2 fields."""
+    best, best_score = ",", (-1.0, 0)
+    for delimiter in _DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        if not counts:
+            continue
+        mode = max(set(counts), key=counts.count)
+        if mode < 2:
+            continue
+        score = (counts.count(mode) / len(counts), mode)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def parse_rows(text: str, delimiter: str, limit: int = SAMPLE_ROWS + 1) -> list[list[str]]:
+    rows = []
+    for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+        if row:
+            rows.append(row)
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def looks_like_header(rows: list[list[str]], known_names: set[str]) -> bool:
+    """Line 1 is a header if it names a known column, or is all text above numeric columns."""
+    if not rows:
+        return False
+    first = rows[0]
+    if any(normalise_name(value) in known_names for value in first):
+        return True
+    if len(rows) < 2 or any(is_number(value) or not value.strip() for value in first):
+        return False
+    body = rows[1:]
+    for col in range(len(first)):
+        values = [row[col] for row in body if col < len(row)]
+        if values and sum(is_number(v) for v in values) >= 0.8 * len(values):
+            return True
+    return False
+
+
+def normalise_name(name: str) -> str:
+    """Column name for matching: lower case, RecBole type suffix dropped, separators as '_'."""
+    base = name.strip().lstrip("\ufeff").split(":", 1)[0].lower()
+    return re.sub(r"[^a-z0-9]+", "_", base).strip("_")
+
+
+def sql_names(raw_names: list[str]) -> list[str]:
+    """Unique, non-empty column names (RecBole ':type' suffixes dropped, blanks named column_N)."""
+    names: list[str] = []
+    for i, raw in enumerate(raw_names):
+        name = raw.strip().lstrip("\ufeff")
+        name = name.split(":", 1)[0] if ":" in name else name
+        name = name or f"column{i + 1}"
+        while name in names:
+            name = f"{name}_{i + 1}"
+        names.append(name)
+    return names
+
+
+def inspect_source(
+    path: Path,
+    fmt: str = "auto",
+    delimiter: str | None = None,
+    has_header: bool | None = None,
+    columns: list[str] | None = None,
+    known_names: set[str] | None = None,
+) -> SourceInfo:
+    """Describe a file (format, encoding, delimiter, header, names, sample) without reading it all."""
+    if not path.is_file():
+        raise InputError("file not found (check the path)", file=path)
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError("the file is empty; export the log with at least one data row", file=path)
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", file=path)
+    chosen = detect_format(path, head) if fmt == "auto" else fmt
+    if chosen == "parquet":
+        return SourceInfo(path=path, format="parquet", bytes=size)
+    sha, encoding = hash_and_check_encoding(path)
+    text = read_head_text(path, encoding)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise InputError("the file has no non-blank lines", file=path)
+    info = SourceInfo(path=path, format=chosen, encoding=encoding, sha256=sha, bytes=size)
+    _fill_text_layout(info, text, lines, delimiter, has_header, columns, known_names or set())
+    return info
+
+
+def _fill_text_layout(
+    info: SourceInfo,
+    text: str,
+    lines: list[str],
+    delimiter: str | None,
+    has_header: bool | None,
+    columns: list[str] | None,
+    known_names: set[str],
+) -> None:
+    if info.format == "sequences":
+        info.delimiter = delimiter or " "
+        info.has_header = False if has_header is None else has_header
+    elif info.format == "recbole":
+        info.delimiter = delimiter or "\t"
+        info.has_header = True if has_header is None else has_header
+    else:
+        info.delimiter = delimiter or sniff_delimiter(lines[:200])
+    if info.format == "sequences" and info.delimiter == " ":
+        rows = [line.split() for line in lines[: SAMPLE_ROWS + 1]]
+    else:
+        rows = parse_rows(text, info.delimiter)
+    if info.format == "csv" and has_header is None:
+        info.has_header = looks_like_header(rows, known_names)
+    elif info.format == "csv":
+        info.has_header = has_header
+    width = max((len(row) for row in rows[:50]), default=0)
+    if columns:
+        info.columns = sql_names(columns)
+    elif info.has_header:
+        info.columns = sql_names(rows[0])
+    elif info.format == "sequences":
+        info.columns = ["user", "item"][:width] + [f"column{i + 1}" for i in range(2, width)]
+    else:
+        info.columns = [f"column{i + 1}" for i in range(width)]
+    info.sample = rows[1:] if info.has_header else rows[:SAMPLE_ROWS]
