@@ -1,4 +1,8 @@
-"""Behavior Lens dashboard entry point: `streamlit run dashboard/app.py`."""
+"""Behavior Lens dashboard entry point: `streamlit run dashboard/app.py`.
+
+Only navigation lives here; each page is a thin file in app_pages/ and every cache and
+session-state key is in dashboard/state.py.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+PAGES = [
+    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("app_pages/data.py", title="Data", icon="📂"),
+    st.Page("app_pages/train.py", title="Train", icon="🏋️"),
+    st.Page("app_pages/attention.py", title="Attention", icon="🔦"),
+    st.Page("app_pages/segments.py", title="Segments", icon="🧩"),
+    st.Page("app_pages/predict.py", title="Predict", icon="🔮"),
+    st.Page("app_pages/anomalies.py", title="Anomalies", icon="🚨"),
+    st.Page("app_pages/reports.py", title="Reports", icon="📄"),
+]
+
 st.set_page_config(page_title="Behavior Lens", page_icon="🔎", layout="wide")
-st.title("Behavior Lens")
-st.write("See what a Transformer learned about your users. Pages arrive with the next issues.")
+navigation = st.navigation(PAGES)
+st.sidebar.caption("Behavior Lens · see what a Transformer learned about your users")
+navigation.run()

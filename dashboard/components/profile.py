@@ -1,0 +1,113 @@
+"""The data profile of one dataset: headline numbers, volume, event mix, funnel, paths, retention.
+
+Each function renders one view from core.analysis results (cached in dashboard/state.py) and
+takes a `key` prefix for its widgets.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.workspace import Workspace
+from dashboard import state
+from dashboard.components import charts, widgets
+
+
+def _analytic(ws: Workspace, dataset: str, kind: str, **params: object) -> object:
+    stamp = state.dataset_stamp(ws, dataset)
+    return state.analytic(str(ws.root), dataset, stamp, kind, tuple(sorted(params.items())))
+
+
+def headline(ws: Workspace, dataset: str, key: str) -> None:
+    """Cards from the manifest, and the first rejected rows (why they were dropped)."""
+    manifest = state.manifest(str(ws.root), dataset, state.dataset_stamp(ws, dataset))
+    stats = manifest.get("stats", {})
+    widgets.metric_cards(
+        [
+            ("Events", f"{stats.get('events', 0):,}", None),
+            ("Users", f"{stats.get('users', 0):,}", None),
+            ("Items", f"{stats.get('items', 0):,}", None),
+            ("Sessions", f"{stats.get('sessions', 0):,}", None),
+            ("Rejected rows", f"{stats.get('rejected_rows', 0):,}", "Rows without a user or time."),
+        ],
+        key=key,
+    )
+    st.caption(
+        f"From {stats.get('start', '?')} to {stats.get('end', '?')} · source "
+        f"`{manifest.get('source', {}).get('path', '?')}`"
+    )
+    examples = stats.get("rejected_examples") or []
+    if examples:
+        with st.expander(f"Why {stats.get('rejected_rows', 0):,} rows were rejected"):
+            st.write(examples)
+
+
+def overview(ws: Workspace, dataset: str, key: str) -> None:
+    freq = (
+        st.segmented_control(
+            "Resolution", ["hour", "day", "week"], default="day", key=f"{key}_freq"
+        )
+        or "day"
+    )
+    volume = _analytic(ws, dataset, "volume", freq=freq)
+    st.plotly_chart(charts.volume_chart(volume), key=f"{key}_volume")
+    summary = _analytic(ws, dataset, "summary")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.event_mix_chart(summary.event_mix), key=f"{key}_mix")
+    right.markdown("**Events per user**")
+    right.dataframe(summary.events_per_user, hide_index=True, key=f"{key}_per_user")
+    right.markdown("**Events per session**")
+    right.dataframe(summary.session_length, hide_index=True, key=f"{key}_per_session")
+
+
+def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:
+    events = _analytic(ws, dataset, "events")
+    default = [e for e in ("view", "add_to_cart", "purchase") if e in events] or events[:3]
+    steps = st.multiselect("Steps, in order", events, default=default, key=f"{key}_steps")
+    within = st.radio(
+        "Count",
+        ["session", "user"],
+        horizontal=True,
+        key=f"{key}_within",
+        help="session: all steps in one visit; user: across all of a user's visits",
+    )
+    if not steps:
+        st.info("Pick at least one event type.")
+        return
+    frame = _analytic(ws, dataset, "funnel", steps=tuple(steps), within=within)
+    st.plotly_chart(charts.funnel_chart(frame), key=f"{key}_chart")
+    st.dataframe(frame, hide_index=True, key=f"{key}_table")
+
+
+def paths(ws: Workspace, dataset: str, key: str) -> None:
+    events = _analytic(ws, dataset, "events")
+    left, middle, right = st.columns(3)
+    start = left.selectbox("Start at", ["(first event)", *events], key=f"{key}_start")
+    length = middle.slider("Steps", 2, 6, 3, key=f"{key}_length")
+    level = right.radio("Label by", ["event", "category"], horizontal=True, key=f"{key}_level")
+    result = _analytic(
+        ws,
+        dataset,
+        "paths",
+        length=length,
+        level=level,
+        start_event=None if start == "(first event)" else start,
+    )
+    if result.links.empty:
+        st.info("No paths of that shape in this dataset.")
+        return
+    st.plotly_chart(charts.sankey_chart(result.links), key=f"{key}_sankey")
+    st.dataframe(result.paths, hide_index=True, key=f"{key}_table")
+
+
+def retention(ws: Workspace, dataset: str, key: str) -> None:
+    period = st.radio("Cohort period", ["week", "day", "month"], horizontal=True, key=f"{key}_p")
+    long = _analytic(ws, dataset, "retention", period=period)
+    if long.empty:
+        st.info("Not enough history for retention cohorts.")
+        return
+    matrix = long.pivot(index="cohort", columns="period", values="share")
+    sizes = long.groupby("cohort")["cohort_size"].first()
+    matrix.index = [f"{c} ({int(sizes[c])} users)" for c in matrix.index]
+    st.plotly_chart(charts.retention_heatmap(pd.DataFrame(matrix), period), key=f"{key}_heat")

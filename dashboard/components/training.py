@@ -1,0 +1,190 @@
+"""Train-page pieces: the launch form, the live job monitor, the run table.
+
+Training runs in a separate process (core.jobs); these widgets only start it, read its
+status.json / progress.jsonl, and send SIGTERM. A page reload or a second tab finds the same
+job again from disk.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs
+from core.workspace import Workspace
+from dashboard import backend, state
+from dashboard.components import charts, widgets
+
+POLL_SECONDS = 1.0  # how often the monitor re-reads a running job's files
+VAL_METRICS = ("hr@10", "ndcg@10", "mrr")  # validation metrics drawn as curves
+STATE_ICONS = {
+    "starting": "⏳",
+    "running": "🏃",
+    "finished": "✅",
+    "failed": "❌",
+    "cancelled": "⏹️",
+}
+
+
+def launch_form(ws: Workspace, dataset: str, key: str) -> jobs.TrainJobConfig | None:
+    """Preset + a few knobs; returns the config when the analyst presses Start."""
+    preset_name = (
+        st.segmented_control(
+            "Preset",
+            list(jobs.TRAIN_PRESETS),
+            default="quick demo",
+            key=f"{key}_preset",
+            help="quick demo: ~1-2 min · balanced: ~15 min · best quality: up to an hour",
+        )
+        or "quick demo"
+    )
+    preset = jobs.TRAIN_PRESETS[preset_name]
+    c1, c2, c3, c4 = st.columns(4)
+    objective = c1.radio(
+        "Objective",
+        ["causal", "masked"],
+        key=f"{key}_objective",
+        help="causal: predict the next event (SASRec) · masked: fill in hidden events (BERT4Rec)",
+    )
+    epochs = c2.number_input("Epochs", 1, 1000, preset["epochs"], key=f"{key}_epochs_{preset_name}")
+    minutes = c3.number_input(
+        "Time budget (min)",
+        0.5,
+        600.0,
+        float(preset["max_minutes"]),
+        step=0.5,
+        key=f"{key}_minutes_{preset_name}",
+    )
+    dim = c4.selectbox(
+        "Model width",
+        [16, 32, 64, 128],
+        index=[16, 32, 64, 128].index(preset["dim"]),
+        key=f"{key}_dim_{preset_name}",
+    )
+    default_name = f"{dataset}-{preset_name.split()[0]}-{time.strftime('%H%M%S')}"
+    run = st.text_input("Run name", value=default_name, key=f"{key}_run_{dataset}_{preset_name}")
+    if not st.button("Start training", type="primary", key=f"{key}_start"):
+        return None
+    knobs = {**preset, "epochs": int(epochs), "max_minutes": float(minutes), "dim": int(dim)}
+    return jobs.TrainJobConfig(dataset=dataset, run=run.strip(), objective=objective, **knobs)
+
+
+def progress_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per progress event with step, loss and flattened validation metrics."""
+    rows = []
+    for number, event in enumerate(events):
+        row = {
+            k: v for k, v in event.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        for name in ("val", "metrics"):
+            if isinstance(event.get(name), dict):
+                row.update({f"val {k}": v for k, v in event[name].items() if k in VAL_METRICS})
+        row.setdefault("step", number + 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fraction(last: dict[str, Any]) -> float | None:
+    for done, total in (("step", "total_steps"), ("step", "total"), ("done", "total")):
+        if isinstance(last.get(done), int | float) and last.get(total):
+            return min(1.0, max(0.0, last[done] / last[total]))
+    return None
+
+
+def _eta_text(last: dict[str, Any]) -> str:
+    eta = last.get("eta", last.get("eta_seconds"))
+    if not isinstance(eta, int | float):
+        return ""
+    minutes, seconds = divmod(int(eta), 60)
+    return (
+        f" · about {minutes} min {seconds:02d} s left" if minutes else f" · about {seconds} s left"
+    )
+
+
+def monitor(ws: Workspace, run: str, key: str) -> None:
+    """Status, progress bar, ETA, curves, and cancel/resume for one job."""
+    status = jobs.job_status(ws, run)
+    events = jobs.read_progress(ws, run)
+    last = events[-1] if events else {}
+    icon = STATE_ICONS.get(status.state, "❔")
+    st.markdown(f"**{icon} {run}** — {status.state}{_eta_text(last) if status.active else ''}")
+    if status.message:
+        st.caption(status.message)
+    fraction = 1.0 if status.state == "finished" else _fraction(last)
+    label = f"epoch {last['epoch']}" if "epoch" in last else status.state
+    st.progress(fraction or 0.0, text=label)
+    frame = progress_frame(events)
+    if not frame.empty and "loss" in frame:
+        val_columns = [c for c in frame.columns if c.startswith("val ")]
+        left, right = st.columns(2)
+        left.plotly_chart(charts.curves_chart(frame, ["loss"], "Training loss"), key=f"{key}_loss")
+        if val_columns:
+            right.plotly_chart(
+                charts.curves_chart(frame, val_columns, "Validation"), key=f"{key}_val"
+            )
+    _controls(ws, status, key)
+    if status.state == "failed" and status.log_tail:
+        with st.expander("Log of the failed run"):
+            st.code(status.log_tail[-2000:])
+
+
+def _controls(ws: Workspace, status: jobs.JobStatus, key: str) -> None:
+    if status.active and st.button("Cancel", key=f"{key}_cancel"):
+        jobs.cancel(ws, status.run)
+        st.toast(f"Stopping {status.run}: it saves a checkpoint first.")
+    if status.state in ("cancelled", "failed") and st.button("Resume", key=f"{key}_resume"):
+        with widgets.friendly_errors("Resume failed"):
+            jobs.resume(ws, status.run)
+            st.rerun()
+
+
+def live_monitor(ws: Workspace, key: str) -> None:
+    """Monitor of the tab's job; re-runs on its own every POLL_SECONDS while the job is active."""
+    launched = jobs.list_jobs(ws)
+    if not launched:
+        st.caption("No training launched from the dashboard yet.")
+        return
+    names = [job.run for job in launched]
+    current = state.get(state.TRAIN_RUN)
+    run = st.selectbox(
+        "Follow job",
+        names,
+        index=names.index(current) if current in names else 0,
+        key=f"{key}_follow",
+        format_func=lambda n: f"{STATE_ICONS.get(jobs.job_status(ws, n).state, '❔')} {n}",
+    )
+    state.put(state.TRAIN_RUN, run)
+    active = jobs.job_status(ws, run).active
+
+    @st.fragment(run_every=POLL_SECONDS if active else None)
+    def _poll() -> None:
+        monitor(ws, run, key=f"{key}_mon")
+        if active and not jobs.job_status(ws, run).active:
+            st.rerun()  # the job just ended: refresh the run table and quality views
+
+    _poll()
+
+
+def run_table(ws: Workspace) -> pd.DataFrame:
+    """Finished runs with their dataset, objective and best validation metrics (config.json)."""
+    rows = []
+    for name in ws.run_names():
+        config = backend.run_config(ws, name)
+        metrics = config.get("metrics") or {}
+        flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+        for scope in ("val", "best"):
+            if isinstance(metrics.get(scope), dict):
+                flat.update({k: v for k, v in metrics[scope].items() if isinstance(v, int | float)})
+        train = config.get("train") or config.get("train_config") or {}
+        rows.append(
+            {
+                "run": name,
+                "dataset": backend.run_dataset(config),
+                "objective": train.get("objective"),
+                **flat,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,123 @@
+"""Add a dataset from the browser: upload → save to disk → map columns → preview → ingest.
+
+The uploaded file is streamed to WORKSPACE/uploads/<tab>/ once per upload (the tab's own folder,
+so two tabs uploading files of the same name do not overwrite each other), then every step works
+from that file on disk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.progress import ProgressEvent
+from core.workspace import Workspace
+from dashboard import backend, state
+from dashboard.components import widgets
+
+ROLES = ("user", "time", "event", "item", "session", "category")
+NONE = "(none)"
+ROLE_HELP = {
+    "user": "Who acted (required).",
+    "time": "When (unix seconds/ms or ISO text). Required except for sequence files.",
+    "event": "Kind of action; without it every row is one type 'event'.",
+    "item": "What the action was on (required).",
+    "session": "Explicit session id; without it, sessions split at 30 min of inactivity.",
+    "category": "Item category (optional).",
+}
+FILE_TYPES = ["csv", "tsv", "txt", "parquet", "inter"]
+
+
+def _tab_folder(ws: Workspace) -> Path:
+    token = state.get("bl_tab_token")
+    if token is None:
+        token = uuid.uuid4().hex[:12]
+        state.put("bl_tab_token", token)
+    return ws.root / "uploads" / token
+
+
+def saved_upload(ws: Workspace, key: str) -> Path | None:
+    """The uploader widget; returns the saved file on disk (copied once per upload)."""
+    uploaded = st.file_uploader(
+        "Drop a behaviour log (CSV, TSV, Parquet, RecBole .inter, or `user item` text)",
+        type=FILE_TYPES,
+        key=f"{key}_file",
+    )
+    if uploaded is None:
+        return None
+    record = state.get(state.UPLOAD) or {}
+    if record.get("file_id") != uploaded.file_id or not Path(record.get("path", "")).is_file():
+        path = backend.save_upload(uploaded, uploaded.name, _tab_folder(ws))
+        record = {"file_id": uploaded.file_id, "path": str(path), "name": uploaded.name}
+        state.put(state.UPLOAD, record)
+    return Path(record["path"])
+
+
+def mapping_form(proposal: backend.MappingProposal, key: str) -> dict[str, str | None]:
+    """One select box per role, defaulting to the detected column."""
+    options = [NONE, *proposal.columns]
+    chosen: dict[str, str | None] = {}
+    columns = st.columns(len(ROLES))
+    for column, role in zip(columns, ROLES, strict=True):
+        detected = proposal.mapping.get(role)
+        how = proposal.detected_by.get(role)
+        pick = column.selectbox(
+            role.capitalize(),
+            options,
+            index=options.index(detected) if detected in options else 0,
+            key=f"{key}_{role}",
+            help=ROLE_HELP[role] + (f" Detected by {how}." if how else ""),
+        )
+        chosen[role] = None if pick == NONE else pick
+    return chosen
+
+
+def run_ingest(ws: Workspace, path: Path, name: str, mapping: dict[str, str | None]) -> None:
+    """Ingest with a live progress bar; on success the tab switches to the new dataset."""
+    with st.status(f"Ingesting {path.name} as **{name}**…", expanded=True) as status:
+        bar = st.progress(0.0, text="reading")
+
+        def on_progress(event: ProgressEvent) -> None:
+            bar.progress(event.fraction or 0.0, text=f"{event.stage} {event.message}".strip())
+
+        with widgets.friendly_errors("Ingest failed"):
+            summary = backend.ingest_file(ws, path, name, mapping, on_progress=on_progress)
+            bar.progress(1.0, text="done")
+            status.update(label=f"Ingested **{name}**", state="complete")
+            state.put(state.DATASET, name)
+            _show_summary(summary)
+            return
+        status.update(label="Ingest failed", state="error")
+
+
+def _show_summary(summary: dict[str, Any]) -> None:
+    st.success(
+        f"{summary.get('events', 0):,} events from {summary.get('users', 0):,} users, "
+        f"{summary.get('items', 0):,} items, {summary.get('sessions', 0):,} sessions; "
+        f"{summary.get('rejected_rows', 0):,} rows rejected."
+    )
+    st.json(summary, expanded=False)
+
+
+def add_dataset(ws: Workspace, key: str) -> None:
+    """The whole upload flow."""
+    path = saved_upload(ws, key)
+    if path is None:
+        st.caption("Files stay on this machine, in the workspace folder.")
+        return
+    with widgets.friendly_errors("Cannot read this file"):
+        proposal = backend.detect_mapping(path)
+        st.markdown(f"**Preview** · detected format: `{proposal.format}`")
+        st.dataframe(proposal.preview, hide_index=True, key=f"{key}_preview")
+        st.markdown("**Column mapping** (auto-detected; change any that are wrong)")
+        mapping = mapping_form(proposal, key)
+        name = st.text_input(
+            "Dataset name", value=backend.dataset_name_for(path.name), key=f"{key}_name"
+        )
+        if name in ws.dataset_names():
+            st.warning(f"A dataset named {name!r} exists; ingesting replaces it.")
+        if st.button("Ingest", type="primary", key=f"{key}_go"):
+            run_ingest(ws, path, name, mapping)

@@ -1,0 +1,149 @@
+"""core.jobs: launch detached, poll status/progress, cancel via SIGTERM, resume, dead jobs.
+
+A fake trainer (a tiny script standing in for `python -m core train`) writes status.json and
+progress.jsonl like the real one, so these tests do not depend on the model being fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core import jobs
+from core.errors import BehaviorLensError
+from core.workspace import Workspace
+
+FAKE_TRAINER = """#!{python}
+import json, os, signal, sys, time
+args = sys.argv[1:]
+run = args[args.index("--run") + 1]
+root = args[args.index("--workspace") + 1]
+mode = os.environ.get("FAKE_MODE", "finish")
+folder = os.path.join(root, "runs", run)
+os.makedirs(folder, exist_ok=True)
+def status(state, message=""):
+    with open(os.path.join(folder, "status.json.tmp"), "w") as f:
+        json.dump({{"state": state, "pid": os.getpid(), "started": 1.0, "updated": time.time(),
+                   "message": message}}, f)
+    os.replace(os.path.join(folder, "status.json.tmp"), os.path.join(folder, "status.json"))
+def on_term(*_):
+    status("cancelled", "stopped by user")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+if mode == "crash":
+    sys.exit(3)
+status("running")
+with open(os.path.join(folder, "progress.jsonl"), "a") as f:
+    for step in range(1, 4):
+        f.write(json.dumps({{"stage": "train", "step": step, "total_steps": 3, "loss": 1.0 / step,
+                            "resumed": "--resume" in args}}) + "\\n")
+        f.flush()
+    f.write('{{"stage": "tra')  # a half-written line, as a reader may see mid-write
+if mode == "hang":
+    while True:
+        time.sleep(0.05)
+with open(os.path.join(folder, "config.json"), "w") as f:
+    f.write("{{}}")
+status("finished", "done")
+print(json.dumps({{"run": run, "epochs": 1}}))
+"""
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> str:
+    script = tmp_path / "fake_python"
+    script.write_text(FAKE_TRAINER.format(python=sys.executable))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+def _config(run: str = "r1") -> jobs.TrainJobConfig:
+    return jobs.TrainJobConfig(dataset="sample", run=run, epochs=2, dim=16)
+
+
+def test_to_args_passes_only_set_knobs() -> None:
+    args = jobs.TrainJobConfig(dataset="d", run="r", epochs=3, nsp=True).to_args()
+    assert args[:6] == ["--dataset", "d", "--run", "r", "--objective", "causal"]
+    assert args[args.index("--epochs") + 1] == "3"
+    assert "--dim" not in args and "--nsp" in args
+
+
+def test_presets_are_valid_configs() -> None:
+    for preset in jobs.TRAIN_PRESETS.values():
+        config = jobs.TrainJobConfig(dataset="d", run="r", **preset)
+        assert config.dim % config.heads == 0
+
+
+def test_finished_job_reports_progress_and_summary(workspace, fake_python) -> None:
+    jobs.start_training(workspace, _config(), python=fake_python)
+    status = jobs.wait(workspace, "r1", timeout=30)
+    assert status.state == "finished", status
+    assert not status.alive
+    assert status.summary == {"run": "r1", "epochs": 1}
+    progress = jobs.read_progress(workspace, "r1")
+    assert [event["step"] for event in progress] == [1, 2, 3]  # half line skipped
+    assert jobs.read_progress(workspace, "r1", since_line=2)[0]["step"] == 3
+    assert [s.run for s in jobs.list_jobs(workspace)] == ["r1"]
+
+
+def test_existing_run_is_not_overwritten(workspace, fake_python) -> None:
+    jobs.start_training(workspace, _config(), python=fake_python)
+    jobs.wait(workspace, "r1", timeout=30)
+    with pytest.raises(BehaviorLensError, match="already exists"):
+        jobs.start_training(workspace, _config(), python=fake_python)
+
+
+def test_cancel_then_resume(workspace, fake_python, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_MODE", "hang")
+    jobs.start_training(workspace, _config(), python=fake_python)
+    deadline = time.monotonic() + 30
+    while not jobs.read_progress(workspace, "r1") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jobs.job_status(workspace, "r1").state == "running"
+    with pytest.raises(BehaviorLensError, match="already training"):
+        jobs.start_training(workspace, _config(), python=fake_python)
+    assert jobs.cancel(workspace, "r1")
+    status = jobs.wait(workspace, "r1", timeout=30)
+    assert status.state == "cancelled" and status.message == "stopped by user"
+    assert not jobs.cancel(workspace, "r1")
+    monkeypatch.setenv("FAKE_MODE", "finish")
+    jobs.resume(workspace, "r1", python=fake_python)
+    assert jobs.wait(workspace, "r1", timeout=30).state == "finished"
+    assert jobs.read_progress(workspace, "r1")[-1]["resumed"] is True
+
+
+def test_dead_job_without_status_is_failed_with_log(workspace, fake_python, monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_MODE", "crash")
+    jobs.start_training(workspace, _config(), python=fake_python)
+    status = jobs.wait(workspace, "r1", timeout=30)
+    assert status.state == "failed"
+    assert "without reporting" in status.message
+
+
+def test_unknown_run_and_bad_names(workspace) -> None:
+    assert jobs.job_status(workspace, "nope").state == "unknown"
+    assert jobs.read_progress(workspace, "nope") == []
+    assert jobs.list_jobs(workspace) == []
+    with pytest.raises(BehaviorLensError):
+        jobs.start_training(workspace, _config(run="../evil"))
+    with pytest.raises(BehaviorLensError):
+        jobs.resume(workspace, "nope")
+
+
+def test_job_record_is_json_with_pid(workspace, fake_python) -> None:
+    jobs.start_training(workspace, _config(), python=fake_python)
+    record = json.loads(jobs.job_file(workspace, "r1").read_text())
+    assert record["pid"] > 0 and record["config"]["dataset"] == "sample"
+    jobs.wait(workspace, "r1", timeout=30)
+    assert not os.path.exists(f"/proc/{record['pid']}") or not jobs._is_alive(record["pid"])
