@@ -1,0 +1,250 @@
+"""Anomalies: users and sessions whose pace, bursts, repetition or events surprise the model.
+
+Each session gets rate features (`user_features.session_table`) and its mean surprise (negative
+log-likelihood per event under the run's model, `embeddings.event_surprise`). Every feature is
+turned into a robust z-score (median / MAD of log values over all sessions, higher = more
+unusual), each capped so no single feature decides alone, and summed. A user's score is their
+worst session's plus their whole-history surprise. Percentiles rank users; the reason names the
+top features in words an analyst can check ("150 views in 3 min, 18× normal pace").
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from core.analysis.embeddings import event_surprise
+from core.analysis.user_features import BURST_WINDOW_S, event_frame, session_table
+from core.data.sequences import EventSequences
+from core.progress import ProgressCallback, ProgressEvent, ignore_progress
+from core.workspace import Workspace, atomic_write_bytes
+
+if TYPE_CHECKING:
+    from core.training.checkpoint import LoadedRun
+
+ANOMALIES_FILE = "anomalies.parquet"  # one row per user (docs/contracts.md)
+SESSION_ANOMALIES_FILE = "anomaly_sessions.parquet"  # one row per session
+# feature -> (sign, use log1p): sign -1 means "smaller is more anomalous" (gaps)
+FEATURES: dict[str, tuple[float, bool]] = {
+    "median_gap_s": (-1.0, True),
+    "events_per_min": (1.0, True),
+    "burst": (1.0, True),
+    "same_event_run": (1.0, True),
+    "sequential_run": (1.0, True),
+    "surprise": (1.0, False),
+}
+
+
+MIN_RATE_EVENTS = 5  # sessions shorter than this get no pace features (unknown, not anomalous)
+LOG_SCALE_FLOOR = 0.25  # smallest scale of a log feature: x1.3 is never "many sigmas" by itself
+
+
+class AnomalyScorer:
+    """Robust z-scores per feature, capped and summed (scikit-learn estimator contract).
+
+    Learned: `center_` and `scale_` (per feature, on the transformed values), `features_`.
+    """
+
+    def __init__(self, features: dict[str, tuple[float, bool]] | None = None, cap: float = 8.0):
+        self.features = features  # None: FEATURES, restricted to the columns present
+        self.cap = cap  # most any one feature adds to the score
+
+    def fit(self, table: pd.DataFrame) -> AnomalyScorer:
+        spec = self.features or FEATURES
+        self.features_ = {k: v for k, v in spec.items() if k in table}
+        values = self._transformed(table)
+        self.center_ = np.nanmedian(values, axis=0)  # (F,)
+        mad = 1.4826 * np.nanmedian(np.abs(values - self.center_), axis=0)
+        q75, q25 = np.nanpercentile(values, [75, 25], axis=0)
+        logs = np.array([use_log for _, use_log in self.features_.values()], dtype=bool)
+        floor = np.maximum(0.1 * np.nanstd(values, axis=0), np.where(logs, LOG_SCALE_FLOOR, 1e-6))
+        self.scale_ = np.maximum.reduce([mad, (q75 - q25) / 1.349, floor])  # (F,)
+        return self
+
+    def _transformed(self, table: pd.DataFrame) -> np.ndarray:
+        cols = []
+        for name, (sign, use_log) in self.features_.items():
+            x = table[name].to_numpy(dtype=np.float64)
+            cols.append(sign * (np.log1p(np.maximum(x, 0.0)) if use_log else x))
+        return np.column_stack(cols) if cols else np.zeros((len(table), 0))
+
+    def z_scores(self, table: pd.DataFrame) -> pd.DataFrame:
+        """(n, F) how unusual each feature is, clipped to [0, cap]; NaN (unknown) counts as 0."""
+        z = (self._transformed(table) - self.center_) / self.scale_
+        z = np.clip(np.nan_to_num(z, nan=0.0), 0.0, self.cap)
+        return pd.DataFrame(z, index=table.index, columns=list(self.features_))
+
+    def score_samples(self, table: pd.DataFrame) -> np.ndarray:
+        """(n,) anomaly score, higher = more anomalous."""
+        return self.z_scores(table).sum(axis=1).to_numpy()
+
+
+@dataclass
+class AnomalyResult:
+    users: pd.DataFrame  # user_id, score, percentile, reason, session, feature columns
+    sessions: pd.DataFrame  # session, user_id, score, percentile, reason, feature columns
+    summary: dict  # the CLI's last-line JSON
+
+
+def score_anomalies(
+    loaded: LoadedRun | None,
+    sequences: EventSequences,
+    on_progress: ProgressCallback | None = None,
+) -> AnomalyResult:
+    """Scores every session and user; `loaded=None` uses the rate features alone."""
+    progress = on_progress or ignore_progress
+    frame = event_frame(sequences)
+    sessions = session_table(sequences, frame=frame)
+    user_surprise = None
+    if loaded is not None:
+        loaded.check_vocab(sequences)
+        item_nll, event_nll = event_surprise(loaded.model, sequences, on_progress=progress)
+        nll = pd.Series(item_nll + event_nll)
+        sessions["surprise"] = nll.groupby(frame["session"].to_numpy()).mean()
+        user_surprise = nll.groupby(frame["user"].to_numpy()).mean()
+    short = sessions["events"] < MIN_RATE_EVENTS  # a pace read off 2-3 events is noise
+    sessions.loc[short, ["median_gap_s", "events_per_min"]] = np.nan
+    sessions = sessions.rename_axis("session_idx").reset_index()
+    progress(ProgressEvent("anomalies", 0, 1, "scoring"))
+    scorer = AnomalyScorer().fit(sessions)
+    z = scorer.z_scores(sessions)
+    sessions["score"] = z.sum(axis=1)
+    typical = _typical(sessions)
+    names = sequences.event_vocab.tokens
+    sessions["reason"] = [_reason(sessions.loc[s], z.loc[s], typical, names) for s in z.index]
+    sessions["user_id"] = sequences.user_ids.astype(str)[sessions["user"].to_numpy()]
+    sessions["percentile"] = _percentile(sessions["score"].to_numpy())
+    users = _users(sessions, user_surprise, typical)
+    progress(ProgressEvent("anomalies", 1, 1, "done"))
+    return AnomalyResult(users, _session_output(sessions), _summary(users, loaded is not None))
+
+
+def _typical(sessions: pd.DataFrame) -> dict[str, float]:
+    cols = [c for c in ("median_gap_s", "burst", "surprise", "events_per_min") if c in sessions]
+    return {c: float(np.nanmedian(sessions[c])) for c in cols}
+
+
+def _users(
+    sessions: pd.DataFrame, user_surprise: pd.Series | None, typical: dict[str, float]
+) -> pd.DataFrame:
+    """One row per user: the worst session's features and reason, plus history surprise."""
+    worst = sessions.sort_values("score", ascending=False).drop_duplicates("user")
+    users = worst.set_index("user").sort_index()
+    users = users.rename(columns={"score": "session_score"})
+    users["score"] = users["session_score"]
+    if user_surprise is not None:
+        per_user = pd.DataFrame({"surprise": user_surprise.reindex(users.index)})
+        user_z = AnomalyScorer({"surprise": (1.0, False)}).fit(per_user).z_scores(per_user)
+        users["user_surprise"] = per_user["surprise"]
+        users["score"] = users["session_score"] + user_z["surprise"]
+    users["percentile"] = _percentile(users["score"].to_numpy())
+    users = users.reset_index(drop=True).rename(columns={"session_idx": "session"})
+    front = ["user_id", "score", "percentile", "reason", "session"]
+    rest = [c for c in users.columns if c not in front and c not in ("run_event", "user")]
+    return users[front + rest].sort_values("score", ascending=False, kind="stable")
+
+
+def _percentile(score: np.ndarray) -> np.ndarray:
+    """Share of units scoring at most this much, in percent (100 = the most anomalous)."""
+    ranks = pd.Series(score).rank(method="max").to_numpy()
+    return np.round(100.0 * ranks / max(len(score), 1), 2)
+
+
+def _session_output(sessions: pd.DataFrame) -> pd.DataFrame:
+    out = sessions.drop(columns=["user", "run_event"]).reset_index(drop=True)
+    front = ["session_idx", "user_id", "score", "percentile", "reason"]
+    out = out[front + [c for c in out.columns if c not in front]]
+    return out.sort_values("score", ascending=False, kind="stable")
+
+
+def _summary(users: pd.DataFrame, with_model: bool) -> dict:
+    top = users.head(5)
+    return {
+        "users": int(len(users)),
+        "model_surprise": with_model,
+        "top": [
+            {"user_id": u, "score": round(float(s), 3), "reason": r}
+            for u, s, r in zip(top["user_id"], top["score"], top["reason"], strict=True)
+        ],
+    }
+
+
+# --- reasons ---------------------------------------------------------------------------------
+
+
+def _reason(row: pd.Series, z: pd.Series, typical: dict[str, float], events: list[str]) -> str:
+    """The two strongest features in words; pace, burst and rate collapse into one phrase."""
+    phrases: list[str] = []
+    for feature in z.sort_values(ascending=False, kind="stable").index:
+        if z[feature] < 1.0 or len(phrases) == 2:
+            break
+        phrase = _phrase(feature, row, typical, events)
+        if phrase not in phrases:
+            phrases.append(phrase)
+    return "; ".join(phrases) if phrases else "nothing unusual"
+
+
+def _phrase(feature: str, row: pd.Series, typical: dict[str, float], events: list[str]) -> str:
+    event = events[int(row["run_event"])] if 0 <= int(row["run_event"]) < len(events) else "event"
+    if feature in ("median_gap_s", "events_per_min"):
+        gap = max(float(row["median_gap_s"]), 0.5) if pd.notna(row["median_gap_s"]) else 0.5
+        ratio = typical.get("median_gap_s", gap) / gap
+        return (
+            f"{int(row['events'])} events ({_plural(event)}) in {_duration(row['seconds'])}, "
+            f"{ratio:.0f}× normal pace"
+        )
+    if feature == "burst":
+        usual = typical.get("burst", 1.0)
+        return f"{int(row['burst'])} events within {BURST_WINDOW_S:.0f} s (typical {usual:.0f})"
+    if feature == "same_event_run":
+        return f"{int(row['same_event_run'])} {_plural(event)} in a row"
+    if feature == "sequential_run":
+        return f"{int(row['sequential_run'])} consecutive item ids in order (catalogue crawl)"
+    if feature == "surprise":
+        usual = typical.get("surprise", float("nan"))
+        return (
+            f"events the model finds unlikely ({row['surprise']:.1f} vs {usual:.1f} nats typical)"
+        )
+    return feature
+
+
+def _plural(event: str) -> str:
+    return event if event.endswith("s") else f"{event}s"
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --- run folder ------------------------------------------------------------------------------
+
+
+def anomalies_run(
+    workspace: Workspace, run: str, on_progress: ProgressCallback | None = None
+) -> AnomalyResult:
+    """Scores a run's dataset and writes anomalies.parquet and anomaly_sessions.parquet."""
+    from core.data.store import load_sequences
+    from core.training.checkpoint import load_run
+
+    loaded = load_run(workspace, run)
+    sequences = load_sequences(workspace, loaded.dataset)
+    result = score_anomalies(loaded, sequences, on_progress)
+    _write_parquet(loaded.run_dir / ANOMALIES_FILE, result.users)
+    _write_parquet(loaded.run_dir / SESSION_ANOMALIES_FILE, result.sessions)
+    return result
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,142 @@
+"""Human-readable segment names from the most distinctive profile features, and analyst renames.
+
+A name is "<behaviour noun> [in <category>]", e.g. "cart abandoners in electronics": the noun
+comes from how the segment's conversion, cart use, repeats and session shape compare with
+everyone (ratios, so it works on any log), the category suffix only when the segment's top
+c-TF-IDF category is clearly over-represented. Names are made unique with the next most
+distinctive trait. Analysts' renames (runs/NAME/segment_names.json) always win.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import InputError
+from core.workspace import atomic_write_json
+
+NAMES_FILE = "segment_names.json"  # analyst renames {segment: name}
+HIGH, LOW = 1.3, 0.75  # ratio to everyone above / below which a trait is distinctive
+CATEGORY_LIFT = 1.75  # top category must be this much over-represented to name the segment
+
+
+def auto_names(profiles: pd.DataFrame, overall: pd.Series) -> dict[int, str]:
+    """{segment: name} for every row of `segment_profiles`, unique, compared against `overall`."""
+    names: dict[int, str] = {}
+    for _, row in profiles.iterrows():
+        names[int(row["segment"])] = _name(row, overall)
+    return _unique(names, profiles, overall)
+
+
+def _ratio(row: pd.Series, overall: pd.Series, column: str) -> float:
+    base = float(overall.get(column, 0.0) or 0.0)
+    value = float(row.get(column, 0.0) or 0.0)
+    return value / base if base > 0 else (1.0 if value == 0 else float("inf"))
+
+
+def _noun(row: pd.Series, overall: pd.Series) -> str:
+    has_purchase = float(overall.get("conversion", 0.0) or 0.0) > 0
+    conv = _ratio(row, overall, "conversion")
+    repeat = _ratio(row, overall, "repeat_items")
+    length = _ratio(row, overall, "events_per_session")
+    minutes = _ratio(row, overall, "session_minutes")
+    cart = _ratio(row, overall, "cart_rate")
+    if _ratio(row, overall, "median_gap_s") <= 0.25 and length >= 1.5:
+        return f"rapid-fire {_top_event(row, overall)} sessions"
+    if has_purchase and conv >= HIGH:
+        if repeat >= HIGH:
+            return "repeat buyers"
+        return "quick buyers" if minutes <= LOW else "buyers"
+    if has_purchase and conv <= LOW:
+        if length >= 1.5:
+            return "deep researchers"
+        if cart >= 1.1 or _ratio(row, overall, _mix_cart(row)) >= HIGH:
+            return "cart abandoners"
+        return f"{_top_event(row, overall)} browsers"
+    if length >= 1.5:
+        return "long-session users"
+    if length <= LOW:
+        return "short-session users"
+    return f"{_top_event(row, overall)} users"
+
+
+def _mix_cart(row: pd.Series) -> str:
+    cart = [c for c in row.index if c.startswith("mix:") and "cart" in c and "remove" not in c]
+    return cart[0] if cart else "cart_rate"
+
+
+def _top_event(row: pd.Series, overall: pd.Series) -> str:
+    """The event type with the largest share lift over everyone, as a readable word."""
+    mix = [c for c in row.index if c.startswith("mix:") and float(overall.get(c, 0) or 0) > 0.01]
+    if not mix:
+        return "active"
+    best = max(mix, key=lambda c: _ratio(row, overall, c))
+    return best.removeprefix("mix:").replace("_", " ")
+
+
+def _name(row: pd.Series, overall: pd.Series) -> str:
+    noun = _noun(row, overall)
+    category = str(row.get("top_categories", "") or "").split(", ")[0]
+    if category and float(row.get("category_lift", 0.0) or 0.0) >= CATEGORY_LIFT:
+        return f"{noun} in {category}"
+    return noun
+
+
+def _unique(names: dict[int, str], profiles: pd.DataFrame, overall: pd.Series) -> dict[int, str]:
+    """Duplicate names get the next distinctive trait ("(long sessions)"), then a number."""
+    traits = {
+        "events_per_session": ("long sessions", "short sessions"),
+        "median_gap_s": ("slow pace", "fast pace"),
+        "conversion": ("buy more", "buy less"),
+        "revisits": ("compare items", "few revisits"),
+    }
+    by_segment = profiles.set_index("segment")
+    counts = pd.Series(list(names.values())).value_counts()
+    for seg, name in list(names.items()):
+        if counts[name] < 2:
+            continue
+        row = by_segment.loc[seg]
+        ratios = {c: _ratio(row, overall, c) for c in traits if c in row}
+        if ratios:
+            column = max(ratios, key=lambda c: abs(_safe_log(ratios[c])))
+            high, low = traits[column]
+            names[seg] = f"{name} ({high if ratios[column] >= 1 else low})"
+    seen: dict[str, int] = {}
+    for seg in sorted(names):
+        seen[names[seg]] = seen.get(names[seg], 0) + 1
+        if seen[names[seg]] > 1:
+            names[seg] = f"{names[seg]} #{seen[names[seg]]}"
+    return names
+
+
+def _safe_log(x: float) -> float:
+    import math
+
+    return math.log(x) if 0 < x < float("inf") else 10.0
+
+
+def read_renames(run_dir: Path) -> dict[int, str]:
+    """Analyst renames from runs/NAME/segment_names.json ({} when absent)."""
+    path = run_dir / NAMES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        return {int(k): str(v) for k, v in payload.items()}
+    except (json.JSONDecodeError, ValueError, AttributeError) as error:
+        raise InputError(
+            f"unreadable renames ({error}); expected {{segment: name}}", path
+        ) from error
+
+
+def save_renames(run_dir: Path, renames: dict[int, str]) -> None:
+    """Merge `renames` into segment_names.json (an empty name removes a rename)."""
+    merged = read_renames(run_dir)
+    for seg, name in renames.items():
+        if name.strip():
+            merged[int(seg)] = name.strip()
+        else:
+            merged.pop(int(seg), None)
+    atomic_write_json(run_dir / NAMES_FILE, {str(k): v for k, v in sorted(merged.items())})

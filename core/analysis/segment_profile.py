@@ -1,0 +1,97 @@
+"""What each segment is: size, event mix, conversion, session shape and its distinctive tokens.
+
+Distinctive categories and items come from class-based TF-IDF (c-TF-IDF, Grootendorst 2022,
+BERTopic): all events of a segment form one "document", a token's weight is its frequency in
+the segment times log(1 + A / its frequency overall), A = mean events per segment. This favours
+what a segment does *more than everyone else*, not merely the globally popular items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core.data.sequences import EventSequences
+from core.data.vocab import NUM_RESERVED, UNK
+
+TOP_TOKENS = 3  # categories / items listed per segment
+PROFILE_COLUMNS = (  # behaviour columns averaged into the profile, when present
+    "conversion",
+    "cart_rate",
+    "events_per_session",
+    "session_minutes",
+    "median_gap_s",
+    "repeat_items",
+    "revisits",
+)
+
+
+def c_tf_idf(tokens: np.ndarray, labels: np.ndarray, vocab_size: int) -> dict[int, np.ndarray]:
+    """{segment: (V,) c-TF-IDF weight of every token id}; reserved ids and UNK weigh 0."""
+    segments = np.unique(labels)
+    counts = np.zeros((len(segments), vocab_size))
+    row = np.searchsorted(segments, labels)
+    np.add.at(counts, (row, tokens), 1.0)
+    counts[:, :NUM_RESERVED] = 0.0
+    counts[:, UNK] = 0.0
+    tf = counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
+    average = counts.sum() / max(len(segments), 1)
+    idf = np.log1p(average / np.maximum(counts.sum(0), 1.0))
+    return {int(s): tf[i] * idf for i, s in enumerate(segments)}
+
+
+def top_tokens(weights: np.ndarray, vocab_tokens: list[str], n: int = TOP_TOKENS) -> list[str]:
+    order = np.argsort(-weights, kind="stable")[:n]
+    return [vocab_tokens[i] for i in order if weights[i] > 0]
+
+
+def segment_profiles(
+    sequences: EventSequences,
+    labels: np.ndarray,
+    behaviour: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per segment: segment, size, share, mean behaviour, event mix, top tokens.
+
+    `labels` (U,) gives each user's segment; `behaviour` is `user_features.user_behaviour`
+    (index = user index). Event-mix shares are over the segment's events (`mix:<event>`), and
+    `category_share` is the share of the segment's events in its top c-TF-IDF category, with
+    `category_lift` that share over the share among all users.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    per_event = np.repeat(labels, np.diff(sequences.offsets))  # (N,) segment of each event
+    frame = behaviour.assign(segment=labels)
+    rows = frame.groupby("segment")
+    profile = pd.DataFrame({"size": rows.size()})
+    profile["share"] = profile["size"] / len(labels)
+    present = [c for c in PROFILE_COLUMNS if c in behaviour]
+    profile = profile.join(rows[present].mean())
+    profile["buyers"] = rows["conversion"].apply(lambda s: float((s > 0).mean()))
+    profile = profile.join(_event_mix(sequences, per_event))
+    profile = profile.join(_token_columns(sequences, per_event))
+    return profile.reset_index()
+
+
+def _event_mix(sequences: EventSequences, per_event: np.ndarray) -> pd.DataFrame:
+    mix = pd.crosstab(per_event, np.asarray(sequences.events), normalize="index")
+    mix.columns = [f"mix:{sequences.event_vocab.token_of(int(c))}" for c in mix.columns]
+    return mix
+
+
+def _token_columns(sequences: EventSequences, per_event: np.ndarray) -> pd.DataFrame:
+    cats, items = np.asarray(sequences.categories), np.asarray(sequences.items)
+    cat_w = c_tf_idf(cats, per_event, len(sequences.category_vocab))
+    item_w = c_tf_idf(items, per_event, len(sequences.item_vocab))
+    overall = np.bincount(cats, minlength=len(sequences.category_vocab)) / max(len(cats), 1)
+    rows = {}
+    for seg, weights in cat_w.items():
+        top = top_tokens(weights, sequences.category_vocab.tokens)
+        mine = cats[per_event == seg]
+        best = sequences.category_vocab.id_of(top[0]) if top else UNK
+        share = float((mine == best).mean()) if top and len(mine) else 0.0
+        rows[seg] = {
+            "top_categories": ", ".join(top),
+            "top_items": ", ".join(top_tokens(item_w[seg], sequences.item_vocab.tokens)),
+            "category_share": share,
+            "category_lift": share / overall[best] if top and overall[best] > 0 else 0.0,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
