@@ -17,17 +17,17 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("app_pages/data.py", title="Data", icon="📂"),
-    st.Page("app_pages/train.py", title="Train", icon="🏋️"),
-    st.Page("app_pages/attention.py", title="Attention", icon="🔦"),
-    st.Page("app_pages/segments.py", title="Segments", icon="🧩"),
-    st.Page("app_pages/predict.py", title="Predict", icon="🔮"),
-    st.Page("app_pages/anomalies.py", title="Anomalies", icon="🚨"),
-    st.Page("app_pages/reports.py", title="Reports", icon="📄"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/upload_file:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/attention.py", title="Attention", icon=":material/visibility:"),
+    st.Page("app_pages/segments.py", title="Segments", icon=":material/hub:"),
+    st.Page("app_pages/predict.py", title="Predict", icon=":material/trending_up:"),
+    st.Page("app_pages/anomalies.py", title="Anomalies", icon=":material/warning:"),
+    st.Page("app_pages/reports.py", title="Reports", icon=":material/description:"),
 ]
 
-st.set_page_config(page_title="Behavior Lens", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="Behavior Lens", page_icon=":material/insights:", layout="wide")
 navigation = st.navigation(PAGES)
 st.sidebar.caption("Behavior Lens · see what a Transformer learned about your users")
 navigation.run()

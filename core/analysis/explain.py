@@ -67,29 +67,43 @@ class Explanation:
         scores = self.attribution.per_event
         order = np.argsort(-np.abs(scores), kind="stable")[:k]
         row = self.rollout[self.position]
-        return [{**vars(self.events[i]), "attribution": round(float(scores[i]), 6),
-                 "rollout": round(float(row[i]), 6)} for i in order]
+        return [
+            {
+                **vars(self.events[i]),
+                "attribution": round(float(scores[i]), 6),
+                "rollout": round(float(row[i]), 6),
+            }
+            for i in order
+        ]
 
     def summary(self, k: int = 5) -> dict[str, Any]:
         """The CLI's last-line JSON: target, IG completeness, top events, rollout of `position`."""
         a = self.attribution
         return {
-            "user": self.user, "events": len(self.events), "target": self.target_item,
-            "target_prob": round(self.target_prob, 6), "score": round(a.score, 6),
-            "baseline_score": round(a.baseline_score, 6), "ig_delta": round(a.delta, 6),
-            "steps": a.steps, "top_events": self.top_events(k),
+            "user": self.user,
+            "events": len(self.events),
+            "target": self.target_item,
+            "target_prob": round(self.target_prob, 6),
+            "score": round(a.score, 6),
+            "baseline_score": round(a.baseline_score, 6),
+            "ig_delta": round(a.delta, 6),
+            "steps": a.steps,
+            "top_events": self.top_events(k),
             "rollout_last": [round(float(v), 6) for v in self.rollout[self.position]],
         }
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-able (for --out and the dashboard)."""
         return {
-            **self.summary(k=len(self.events)), "position": self.position,
-            "labels": [vars(e) for e in self.events], "top_items": self.top_items,
+            **self.summary(k=len(self.events)),
+            "position": self.position,
+            "labels": [vars(e) for e in self.events],
+            "top_items": self.top_items,
             "attention": np.round(self.attention, 6).tolist(),
             "rollout": np.round(self.rollout, 6).tolist(),
             "attribution": [round(float(v), 6) for v in self.attribution.per_event],
-            "baseline": self.attribution.baseline, "notes": self.notes,
+            "baseline": self.attribution.baseline,
+            "notes": self.notes,
         }
 
 
@@ -106,8 +120,9 @@ def explain_user(
     try:
         u = sequences.user_index(user_id)
     except KeyError:
-        raise NotFoundError(f"no user {user_id!r} in dataset {loaded.dataset!r} "
-                            f"({sequences.num_users} users)") from None
+        raise NotFoundError(
+            f"no user {user_id!r} in dataset {loaded.dataset!r} ({sequences.num_users} users)"
+        ) from None
     model = loaded.model
     keep = model.config.max_len - (0 if model.causal else 1)
     end = int(sequences.offsets[u + 1])
@@ -135,6 +150,7 @@ def explain_events(
     Without `events`, every event is the log's most frequent event type; without timestamps,
     time gaps are "unknown". Categories are not typed in (the model reads them as unknown).
     """
+    loaded.check_vocab(sequences)
     model = loaded.model
     limit = model.config.max_len - (0 if model.causal else 1)
     if not 1 <= len(items) <= limit:
@@ -143,14 +159,21 @@ def explain_events(
     event_ids = _typed_events(sequences, events, len(items))
     gaps = np.zeros(len(items), dtype=np.int64)
     if timestamps_ms is not None:
-        gaps = gap_buckets(np.asarray(timestamps_ms), np.array([0, len(items)]),
-                           model.config.gap_buckets)
-    cats = (torch.full((1, len(items)), UNK, dtype=torch.int64)
-            if model.config.num_categories > 0 else None)
-    batch = EncoderInput(torch.tensor([item_ids]), torch.tensor([event_ids]), cats,
-                         torch.from_numpy(gaps)[None])
-    labels = [EventLabel(i, items[i], sequences.event_vocab.token_of(event_ids[i]), None, None)
-              for i in range(len(items))]
+        gaps = gap_buckets(
+            np.asarray(timestamps_ms), np.array([0, len(items)]), model.config.gap_buckets
+        )
+    cats = (
+        torch.full((1, len(items)), UNK, dtype=torch.int64)
+        if model.config.num_categories > 0
+        else None
+    )
+    batch = EncoderInput(
+        torch.tensor([item_ids]), torch.tensor([event_ids]), cats, torch.from_numpy(gaps)[None]
+    )
+    labels = [
+        EventLabel(i, items[i], sequences.event_vocab.token_of(event_ids[i]), None, None)
+        for i in range(len(items))
+    ]
     return explain_batch(model, batch, labels, sequences, target, steps, baseline)
 
 
@@ -174,9 +197,13 @@ def explain_batch(
     target_id = _target_id(sequences, probs, target)
     attribution = integrated_gradients(model, batch, position, target_id, steps, baseline)
     return Explanation(
-        events=labels, position=position, target_item=sequences.item_vocab.token_of(target_id),
-        target_prob=float(probs[target_id]), top_items=_top_items(sequences, probs, 10),
-        attention=attention, rollout=attention_rollout(list(attention)),
+        events=labels,
+        position=position,
+        target_item=sequences.item_vocab.token_of(target_id),
+        target_prob=float(probs[target_id]),
+        top_items=_top_items(sequences, probs, 10),
+        attention=attention,
+        rollout=attention_rollout(list(attention)),
         attribution=attribution,
     )
 
@@ -205,16 +232,20 @@ def _target_id(sequences: EventSequences, probs: np.ndarray, target: str | None)
 
 def _top_items(sequences: EventSequences, probs: np.ndarray, k: int) -> list[dict[str, Any]]:
     order = np.argsort(-probs[NUM_RESERVED:], kind="stable")[:k] + NUM_RESERVED
-    return [{"item": sequences.item_vocab.token_of(int(i)), "prob": round(float(probs[i]), 6)}
-            for i in order]
+    return [
+        {"item": sequences.item_vocab.token_of(int(i)), "prob": round(float(probs[i]), 6)}
+        for i in order
+    ]
 
 
 def _ids(vocab: Any, tokens: Sequence[str], what: str) -> list[int]:
     ids = vocab.ids_of([str(t) for t in tokens])
     unknown = [str(t) for t, i in zip(tokens, ids, strict=True) if i < NUM_RESERVED]
     if unknown:
-        raise NotFoundError(f"unknown {what} {', '.join(repr(t) for t in unknown[:5])}: not in "
-                            f"the run's vocabulary ({len(vocab) - NUM_RESERVED} known)")
+        raise NotFoundError(
+            f"unknown {what} {', '.join(repr(t) for t in unknown[:5])}: not in "
+            f"the run's vocabulary ({len(vocab) - NUM_RESERVED} known)"
+        )
     return ids
 
 
@@ -248,5 +279,9 @@ def _append_mask(batch: EncoderInput) -> EncoderInput:
             return None
         return torch.cat([t, torch.full_like(t[:, :1], value)], dim=1)  # (1, T + 1)
 
-    return EncoderInput(extend(batch.items, MASK), extend(batch.events, MASK),
-                        extend(batch.categories, MASK), extend(batch.gaps, 0))
+    return EncoderInput(
+        extend(batch.items, MASK),
+        extend(batch.events, MASK),
+        extend(batch.categories, MASK),
+        extend(batch.gaps, 0),
+    )

@@ -6,9 +6,12 @@ a baseline b to x; the attribution of dimension d is (x_d - b_d) * mean over the
 d f / d x_d, and an event's attribution is the sum over its dimensions. Completeness:
 attributions add up to f(x) - f(b), up to the error of the path integral, which is reported.
 
-Baselines: "pad" keeps position and time-gap embeddings and sets item, event type and category
-to PAD (their zero vectors), so attributions answer "which events mattered", not "which
-positions"; "zero" is the all-zero embedding of the original paper.
+Baseline: the PAD input. Item, event type and category become PAD, whose embeddings are zero
+vectors, while position and time-gap embeddings stay, so attributions answer "which events
+mattered", not "which positions". The all-zero embedding of the original paper is NOT offered:
+with pre-norm blocks, LayerNorm(a * x) is the same for every a > 0 and jumps at a = 0, so f is
+discontinuous at the zero baseline and completeness fails by orders of magnitude (we measured
+it); the PAD baseline keeps the path away from zero.
 The whole path is one batch of `steps + 1` copies of the sequence, so it costs one forward and
 one backward pass.
 """
@@ -24,7 +27,7 @@ import torch
 from core.data.vocab import PAD
 from core.model.transformer import BehaviorTransformer, EncoderInput
 
-Baseline = Literal["pad", "zero"]
+Baseline = Literal["pad"]
 Rule = Literal["trapezoid", "riemann"]
 
 
@@ -37,7 +40,7 @@ class Attribution:
     baseline_score: float  # f(b): the same logit for the baseline input
     delta: float  # completeness error: per_event.sum() - (score - baseline_score)
     steps: int  # integration steps
-    baseline: str  # "pad" or "zero"
+    baseline: str  # "pad"
 
 
 def integrated_gradients(
@@ -66,7 +69,7 @@ def integrated_gradients(
         model.train(was_training)
     mean_grad = _path_mean(grads, rule)  # (T, D)
     per_event = ((x - b)[0] * mean_grad).sum(-1).detach().cpu().numpy().astype(np.float64)  # (T,)
-    f_x, f_b = float(scores[-1]), float(scores[0])
+    f_x, f_b = float(scores[-1].detach()), float(scores[0].detach())
     return Attribution(per_event, f_x, f_b, float(per_event.sum() - (f_x - f_b)), steps, baseline)
 
 
@@ -77,10 +80,8 @@ def _endpoints(
     embed = model.embed
     with torch.no_grad():
         x = embed(batch.items, batch.events, batch.categories, batch.gaps, batch.segments)
-        if baseline == "zero":
-            return x, torch.zeros_like(x)
         if baseline != "pad":
-            raise ValueError(f"baseline must be 'pad' or 'zero', got {baseline!r}")
+            raise ValueError(f"baseline must be 'pad', got {baseline!r} (see module docstring)")
         pad = torch.full_like(batch.items, PAD)  # (1, T)
         cats = pad if batch.categories is not None else None
         b = embed(pad, pad, cats, batch.gaps, batch.segments)  # (1, T, D) position + gap only
@@ -100,8 +101,12 @@ def _scores_along(
     blocks, the final norm) runs unchanged.
     """
     S = path.shape[0]
-    repeated = EncoderInput(*(t.expand(S, -1) if t is not None else None for t in (
-        batch.items, batch.events, batch.categories, batch.gaps, batch.segments)))
+    repeated = EncoderInput(
+        *(
+            t.expand(S, -1) if t is not None else None
+            for t in (batch.items, batch.events, batch.categories, batch.gaps, batch.segments)
+        )
+    )
     handle = model.embed.register_forward_hook(lambda module, inputs, output: path)
     try:
         out = model(repeated)

@@ -9,7 +9,7 @@ from dashboard import backend, state
 from dashboard.components import widgets
 
 ws = state.workspace()
-st.title("🚨 Anomalies")
+st.title("Anomalies")
 st.caption("Higher score = the model found the behaviour more surprising.")
 
 run = widgets.run_picker(ws, key="ano")

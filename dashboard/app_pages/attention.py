@@ -8,7 +8,7 @@ from dashboard import explain, state
 from dashboard.components import charts, model_views, widgets
 
 ws = state.workspace()
-st.title("🔦 Attention")
+st.title("Attention")
 st.caption(
     "Raw attention shows where each layer's heads look: it is **exploratory**, not an explanation. "
     "Rollout combines all layers (with the residual path) and is the more faithful view of what "

@@ -8,7 +8,7 @@ from dashboard import state
 from dashboard.components import profile, upload, widgets
 
 ws = state.workspace()
-st.title("📂 Data")
+st.title("Data")
 
 with st.expander("➕ Add a dataset", expanded=not ws.dataset_names()):
     upload.add_dataset(ws, key="data_add")

@@ -12,7 +12,7 @@ HOME_EVAL_USERS = 500  # users scored for the headline card: seconds, not minute
 ws = state.workspace()
 root = str(ws.root)
 
-st.title("🔎 Behavior Lens")
+st.title("Behavior Lens")
 st.markdown(
     "Drop a raw behaviour log (clickstream, app events, purchases) and see what a Transformer "
     "learned about your users: **attention** over their event timelines, **segments** of similar "

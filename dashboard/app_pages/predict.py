@@ -8,7 +8,7 @@ from dashboard import backend, state
 from dashboard.components import charts, model_views, widgets
 
 ws = state.workspace()
-st.title("🔮 Predict")
+st.title("Predict")
 st.caption("What the model expects a user to do next, with probabilities.")
 
 context = model_views.pick_model(ws, key="pred")

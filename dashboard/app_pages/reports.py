@@ -9,7 +9,7 @@ from dashboard.components import widgets
 
 ws = state.workspace()
 root = str(ws.root)
-st.title("📄 Reports")
+st.title("Reports")
 st.caption("A self-contained HTML file (no network needed to open it) or spreadsheet-safe CSVs.")
 
 dataset = widgets.dataset_picker(ws, key="rep")

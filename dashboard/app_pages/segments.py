@@ -10,7 +10,7 @@ from dashboard import backend, state
 from dashboard.components import widgets
 
 ws = state.workspace()
-st.title("🧩 Segments")
+st.title("Segments")
 st.caption("Groups of users whose behaviour the model encodes alike.")
 
 run = widgets.run_picker(ws, key="seg")

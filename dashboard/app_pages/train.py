@@ -9,7 +9,7 @@ from dashboard import state
 from dashboard.components import charts, training, widgets
 
 ws = state.workspace()
-st.title("🏋️ Train")
+st.title("Train")
 st.caption(
     "Training runs as a separate process: it keeps going when you reload the page, switch pages "
     "or close the tab. Come back here to follow it."
