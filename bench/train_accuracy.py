@@ -1,0 +1,136 @@
+"""Accuracy on Amazon Beauty (full protocol) against the published figures and the baselines.
+
+    .venv/bin/python -m bench.train_accuracy [--max-minutes 10] [--objectives causal masked]
+
+Trains one run per objective with the default settings (TrainConfig / ModelOptions defaults),
+time-boxed by --max-minutes each, then evaluates the best checkpoint on the test split with the
+full protocol (every unseen item ranked), beside most-popular and Markov baselines on the same
+users. Published figures (Klenitskiy & Vasilev, RecSys 2023, same data and protocol) are printed
+in the same table. Runs go to bench/_work/ (ignored by git).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from bench.sasrec_reference import load_beauty, machine_note, record_results
+from core.data.sequences import EventSequences
+from core.evaluation.leave_one_out import evaluate
+from core.evaluation.report import evaluate_baselines, format_table
+
+WORK = Path(__file__).resolve().parent / "_work"
+PUBLISHED = {  # beauty, full protocol (../shared/data/README.md)
+    "SASRec (published)": {"hr@10": 0.0246, "ndcg@10": 0.0126},
+    "BERT4Rec (published)": {"hr@10": 0.0338, "ndcg@10": 0.0187},
+    "SASRec+ CE (published)": {"hr@10": 0.0533, "ndcg@10": 0.0327},
+}
+
+
+def train_and_test(
+    sequences: EventSequences, objective: str, max_minutes: float, device: str
+) -> dict:
+    """Train a default run with this objective, then test its best checkpoint (full protocol)."""
+    from core.progress import TqdmProgress
+    from core.training.checkpoint import load_run
+    from core.training.config import TrainConfig
+    from core.training.run import train_on_sequences
+    from core.workspace import Workspace
+
+    run = f"beauty-{objective}"
+    run_dir = Workspace(WORK).run_dir(run)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config = TrainConfig(objective=objective, max_minutes=max_minutes, device=device)
+    progress = TqdmProgress()
+    summary = train_on_sequences(sequences, "beauty", run_dir, config, on_progress=progress)
+    progress.close()
+    loaded = load_run(Workspace(WORK), run, device=device)
+    result = evaluate(loaded.scorer(), sequences, split="test", protocol="full")
+    return {
+        **result,
+        "epochs": summary["epochs"],
+        "best_epoch": summary["best_epoch"],
+        "seconds": summary["seconds"],
+        "stopped": summary["stopped"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-minutes", type=float, default=10.0, help="budget per objective")
+    parser.add_argument(
+        "--objectives",
+        nargs="+",
+        default=["causal", "masked"],
+        choices=["causal", "masked"],
+        help="which runs to train",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
+    args = parser.parse_args(argv)
+    sequences = load_beauty()
+    if sequences is None:
+        print("skipped: ../shared/data/beauty/beauty.txt is absent", file=sys.stderr)
+        return 0
+    results = {
+        name: result
+        for name, result in evaluate_baselines(sequences, split="test", protocol="full").items()
+    }
+    for objective in args.objectives:
+        results[f"ours-{objective}"] = train_and_test(
+            sequences, objective, args.max_minutes, args.device
+        )
+    print(format_table(results, [10]), file=sys.stderr)
+    rows = _rows(results, args)
+    for row in rows:
+        print(" | ".join(map(str, row)))
+    if not args.no_record:
+        record_results("Accuracy (beauty, full protocol, test split)", COLUMNS, rows)
+    return 0
+
+
+COLUMNS = ["date", "machine", "command", "model", "users", "HR@10", "NDCG@10", "MRR", "training"]
+
+
+def _rows(results: dict[str, dict], args: argparse.Namespace) -> list[list[object]]:
+    date, machine = time.strftime("%Y-%m-%d"), machine_note()
+    command = (
+        f"`python -m bench.train_accuracy --max-minutes {args.max_minutes:g} "
+        f"--objectives {' '.join(args.objectives)}`"
+    )
+    rows = []
+    for name, r in results.items():
+        metrics = [f"{r['hr@10']:.4f}", f"{r['ndcg@10']:.4f}", f"{r['mrr']:.4f}"]
+        rows.append([date, machine, command, name, r["users"], *metrics, _training_note(r)])
+    for name, r in PUBLISHED.items():
+        rows.append(
+            [
+                date,
+                "-",
+                "published",
+                name,
+                "-",
+                f"{r['hr@10']:.4f}",
+                f"{r['ndcg@10']:.4f}",
+                "-",
+                "-",
+            ]
+        )
+    return rows
+
+
+def _training_note(r: dict) -> str:
+    """How far a time-boxed run got, so a low figure is read as under-trained, not as final."""
+    if "epochs" not in r:
+        return "-"
+    return (
+        f"{r['steps']} steps, {r['epochs']} epochs, best epoch {r['best_epoch']}, "
+        f"{r['seconds']:.0f} s, {r['stopped']}"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

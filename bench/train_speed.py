@@ -1,0 +1,229 @@
+"""Training speed on Amazon Beauty: our trainer vs a straightforward SASRec, and vs peak matmul.
+
+Issue #3 targets: >= 2x the sequences/second of the reference (bench/sasrec_reference.py) with
+the SASRec reference configuration (dim 50, 2 blocks, 1 head, max-len 50, batch 128), and an
+achieved GFLOP/s within 3x of this machine's measured matmul throughput.
+
+    .venv/bin/python -m bench.train_speed [--steps 60] [--warmup 5] [--device cpu|cuda]
+
+Both sides run a fixed number of optimizer steps after warm-up, batch building included, in
+alternating slices so that load from other work on a shared machine hits both alike. Our steps
+are consecutive batches of a shuffled epoch, so their lengths mix like an epoch's.
+FLOPs count matrix multiplications only (forward, and 2x forward for backward).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bench.sasrec_reference import load_beauty, machine_note, make_reference, record_results
+from core.data.sequences import EventSequences
+
+DIM, LAYERS, HEADS, MAX_LEN, BATCH = 50, 2, 1, 50, 128  # the SASRec reference configuration
+
+
+@dataclass
+class Measurement:
+    """One timed side of the comparison."""
+
+    name: str
+    seconds: float  # wall time of the timed steps
+    sequences: int  # sequences processed in those steps
+    flops: float  # matmul FLOPs of those steps (forward + backward)
+
+    @property
+    def seq_per_s(self) -> float:
+        return self.sequences / self.seconds
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / self.seconds / 1e9
+
+
+def peak_matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Throughput of a large float32 matmul: the ceiling our training step is measured against."""
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def encoder_flops(tokens: float, attn_pairs: float, dim: int, layers: int, ffn: int) -> float:
+    """Forward matmul FLOPs of pre-norm blocks: QKV + output projection, QK^T and AV, FFN."""
+    per_layer = 2 * tokens * dim * (4 * dim) + 2 * 2 * attn_pairs * dim + 2 * 2 * tokens * dim * ffn
+    return layers * per_layer
+
+
+class OursRunner:
+    """Our Trainer's steps on the batches of one shuffled epoch, in order."""
+
+    def __init__(self, sequences: EventSequences, device: torch.device, loss: str) -> None:
+        from core.model import BehaviorTransformer, ModelConfig
+        from core.training.config import TrainConfig
+        from core.training.trainer import Trainer
+
+        torch.manual_seed(0)
+        config = ModelConfig(
+            num_items=len(sequences.item_vocab),
+            num_events=len(sequences.event_vocab),
+            max_len=MAX_LEN,
+            dim=DIM,
+            layers=LAYERS,
+            heads=HEADS,
+        )
+        model = BehaviorTransformer(config).to(device)
+        train_config = TrainConfig(batch_size=BATCH, device=str(device), loss=loss)
+        self.trainer = Trainer(model, sequences, train_config)
+        self.sampled = train_config.use_sampled_loss(config.num_items)
+        kind = (
+            f"sampled softmax, {train_config.negatives} negatives"
+            if self.sampled
+            else "full softmax"
+        )
+        self.name = f"ours (causal, {kind})"
+        self.batches = self.trainer.epoch_batches(0)
+        self.next = 0
+
+    def run(self, steps: int) -> tuple[int, float]:
+        """Runs `steps` steps; returns (sequences, matmul FLOPs) of them."""
+        batches = [self.batches[(self.next + i) % len(self.batches)] for i in range(steps)]
+        self.next += steps
+        for users in batches:
+            self.trainer.train_step(users)
+        return sum(map(len, batches)), sum(self._flops(users) for users in batches)
+
+    def _flops(self, users: np.ndarray) -> float:
+        """One causal step: windows trimmed to the batch's longest, full softmax at targets."""
+        trainer, cfg = self.trainer, self.trainer.model.config
+        lengths = np.minimum(trainer.ends[users] - trainer.flat.offsets[users], cfg.max_len + 1)
+        lengths = lengths - 1  # (B,) inputs; each has a target
+        T = int(lengths.max())  # (B, T) after trimming
+        tokens, targets = len(users) * T, int(lengths.sum())
+        hidden = cfg.ffn_mult * cfg.dim
+        forward = encoder_flops(tokens, len(users) * T * T, cfg.dim, cfg.layers, hidden)
+        scored = self.trainer.config.negatives + 1 if self.sampled else cfg.num_items
+        forward += 2 * targets * cfg.dim * scored  # output projection over the scored items
+        return 3 * forward
+
+
+class ReferenceRunner:
+    """The SASRec reference's steps (its own sampler: random users, full padded windows)."""
+
+    name = "SASRec reference"
+
+    def __init__(self, sequences: EventSequences, device: torch.device) -> None:
+        self.model, self.sampler, self.optimizer = make_reference(sequences)
+        self.model.to(device)
+
+    def run(self, steps: int) -> tuple[int, float]:
+        from bench.sasrec_reference import train_steps
+
+        train_steps(self.model, self.sampler, self.optimizer, steps)
+        tokens = BATCH * MAX_LEN  # the reference always computes the full padded window
+        forward = encoder_flops(tokens, BATCH * MAX_LEN * MAX_LEN, DIM, LAYERS, DIM)
+        forward += 2 * 2 * tokens * DIM  # one positive and one negative dot product per position
+        return steps * BATCH, 3 * forward * steps
+
+
+def measure(runners: list, steps: int, warmup: int, rounds: int, device) -> list[Measurement]:
+    """Warm up each runner, then alternate them in `rounds` slices, so load swings hit both."""
+    totals = [Measurement(r.name, 0.0, 0, 0.0) for r in runners]
+    for runner in runners:
+        runner.run(warmup)
+    per_round = [steps // rounds + (i < steps % rounds) for i in range(rounds)]
+    for n in per_round:
+        for runner, total in zip(runners, totals, strict=True):
+            _sync(device)
+            start = time.perf_counter()
+            sequences, flops = runner.run(n)
+            _sync(device)
+            total.seconds += time.perf_counter() - start
+            total.sequences += sequences
+            total.flops += flops
+            print(f"{total.name}: {total.sequences / total.seconds:.0f} seq/s", file=sys.stderr)
+    return totals
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per side")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument(
+        "--losses",
+        nargs="+",
+        default=["full", "sampled"],
+        choices=["full", "sampled"],
+        help="item losses of our model to time (default: both)",
+    )
+    parser.add_argument("--rounds", type=int, default=4, help="alternating slices per side")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
+    args = parser.parse_args(argv)
+    sequences = load_beauty()
+    if sequences is None:
+        print("skipped: ../shared/data/beauty/beauty.txt is absent", file=sys.stderr)
+        return 0
+    device = torch.device(args.device)
+    peak = peak_matmul_gflops(device)
+    runners = [ReferenceRunner(sequences, device)]
+    runners += [OursRunner(sequences, device, loss) for loss in args.losses]
+    measured = measure(runners, args.steps, args.warmup, args.rounds, device)
+    peak = max(peak, peak_matmul_gflops(device))  # before and after: the less disturbed one
+    rows = [_row(m, measured[0], peak, args, device) for m in measured]
+    for row in rows:
+        print(" | ".join(map(str, row)))
+    if not args.no_record:
+        record_results("Training speed (beauty, SASRec reference config)", COLUMNS, rows)
+    return 0
+
+
+COLUMNS = [
+    "date",
+    "machine",
+    "command",
+    "model",
+    "seq/s",
+    "vs reference",
+    "GFLOP/s",
+    "peak matmul GFLOP/s",
+    "peak / achieved",
+]
+
+
+def _row(m: Measurement, reference: Measurement, peak: float, args, device) -> list[object]:
+    command = (
+        f"python -m bench.train_speed --steps {args.steps} --rounds {args.rounds} "
+        f"--losses {' '.join(args.losses)} --device {device.type}"
+    )
+    return [
+        time.strftime("%Y-%m-%d"),
+        machine_note(),
+        f"`{command}`",
+        m.name,
+        f"{m.seq_per_s:.0f}",
+        f"{m.seq_per_s / reference.seq_per_s:.2f}x",
+        f"{m.gflops:.1f}",
+        f"{peak:.1f}",
+        f"{peak / m.gflops:.1f}x",
+    ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""`python -m core predict`: a trained run's guess of a user's next items and next event type.
+
+The history is the user's whole sequence, so this answers "what will they do next" after their
+latest event. Items the user already interacted with are kept (repeat purchases and re-views are
+real behaviour) and flagged with `"seen": true`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from core.data.sequences import EventSequences
+from core.data.vocab import NUM_RESERVED, Vocab
+from core.errors import BehaviorLensError, NotFoundError
+from core.workspace import Workspace
+
+NAME = "predict"
+HELP = "predict a user's next items and event type with a trained run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, help="trained run to predict with")
+    parser.add_argument("--user", required=True, help="user id as it appears in the source file")
+    parser.add_argument(
+        "--top-k", type=int, default=10, help="how many next items to list (default: 10)"
+    )
+
+
+def run(args: argparse.Namespace) -> dict:
+    from core.data.store import load_sequences
+    from core.training.checkpoint import load_run
+
+    if args.top_k < 1:
+        raise BehaviorLensError(f"--top-k must be at least 1, got {args.top_k}")
+    workspace = Workspace.at(args.workspace)
+    loaded = load_run(workspace, args.run)
+    sequences = load_sequences(workspace, loaded.dataset)
+    user = _user_index(sequences, args.user, loaded.dataset)
+    users = np.array([user], dtype=np.int64)
+    cutoffs = sequences.offsets[users + 1]
+    prediction = loaded.predict_next(sequences, users, cutoffs)
+    seen = set(sequences.items[sequences.user_slice(user)].tolist())
+    return {
+        "run": args.run,
+        "dataset": loaded.dataset,
+        "user": str(args.user),
+        "history_events": int(sequences.lengths()[user]),
+        "items": top_items(prediction.item_scores[0], sequences.item_vocab, args.top_k, seen),
+        "events": ranked_tokens(prediction.event_probs[0], sequences.event_vocab),
+    }
+
+
+def top_items(probs: np.ndarray, vocab: Vocab, top_k: int, seen: set[int]) -> list[dict]:
+    """The `top_k` real items by probability as {"id", "prob", "seen"}."""
+    real = np.asarray(probs[NUM_RESERVED:], dtype=np.float64)  # (V - 3,)
+    k = min(top_k, len(real))
+    best = np.argpartition(-real, k - 1)[:k] if k < len(real) else np.arange(len(real))
+    best = best[np.argsort(-real[best], kind="stable")] + NUM_RESERVED
+    return [
+        {"id": vocab.token_of(int(i)), "prob": round(float(probs[i]), 6), "seen": int(i) in seen}
+        for i in best
+    ]
+
+
+def ranked_tokens(probs: np.ndarray, vocab: Vocab) -> list[dict]:
+    """Every real event type by probability, as {"type", "prob"}."""
+    order = np.argsort(-np.asarray(probs[NUM_RESERVED : len(vocab)]), kind="stable")
+    return [
+        {
+            "type": vocab.token_of(int(i) + NUM_RESERVED),
+            "prob": round(float(probs[i + NUM_RESERVED]), 6),
+        }
+        for i in order
+    ]
+
+
+def _user_index(sequences: EventSequences, user_id: str, dataset: str) -> int:
+    try:
+        return sequences.user_index(user_id)
+    except KeyError:
+        raise NotFoundError(
+            f"no user {user_id!r} in dataset {dataset!r} ({sequences.num_users} users)"
+        ) from None

@@ -1,0 +1,1 @@
+"""Honest offline evaluation: leave-one-out splits, ranking metrics and the baselines to beat."""
