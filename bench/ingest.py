@@ -1,9 +1,12 @@
 """Ingest benchmark: our DuckDB pipeline vs a straightforward pandas one, on a generated 5M-event CSV,
 plus the real public logs in ../shared/data. Results are appended to bench/RESULTS.md ("Ingest").
 
-    .venv/bin/python bench/ingest.py [--events 5000000] [--threads 2] [--skip-synthetic]
+    .venv/bin/python bench/ingest.py [--events 5000000] [--threads 2] [--repeat 1] [--skip-synthetic]
 
-Each implementation runs in a fresh subprocess so its peak RSS (getrusage maxrss) is its own.
+Each implementation runs in a fresh subprocess so its peak RSS (getrusage maxrss) is its own; the
+two alternate (ours, pandas, ours, ...) so that both see the same load on a shared machine, and
+each child also reports its CPU seconds (user + sys, all threads), which load disturbs less.
+The Ingest section of RESULTS.md keeps one latest result (between markers), replaced on each run.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SHARED = ROOT.parent / "shared" / "data"
+LATEST_START = "<!-- ingest:latest (bench/ingest.py rewrites this block) -->"
+LATEST_END = "<!-- /ingest:latest -->"
 REAL_LOGS = {  # name -> (file, format the CLI is told: none, auto-detection is part of the test)
     "taobao": "taobao/UserBehavior_head84474.csv",
     "ml-100k": "ml-100k/ml-100k.inter",
@@ -87,15 +93,19 @@ def child(impl: str, path: Path, threads: int) -> None:
     start = time.perf_counter()
     summary = (run_ours if impl == "ours" else run_pandas)(path, threads)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {"impl": impl, "seconds": seconds, "peak_mb": peak_mb, "events": summary["events"]}
-        )
-    )
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result = {
+        "impl": impl,
+        "seconds": seconds,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "events": summary["events"],
+    }
+    print(json.dumps(result))
 
 
 def measure(impl: str, path: Path, threads: int) -> dict:
+    load = _load()
     cmd = [
         sys.executable,
         __file__,
@@ -109,6 +119,7 @@ def measure(impl: str, path: Path, threads: int) -> dict:
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["events_per_s"] = result["events"] / result["seconds"]
+    result["load"] = load
     return result
 
 
@@ -129,50 +140,74 @@ def real_logs() -> list[dict]:
     return rows
 
 
-def append_results(command: str, synthetic: list[dict], real: list[dict]) -> None:
-    lines = [
-        f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`",
-        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other "
-        "engineers' jobs (numbers are noisy); each implementation in a fresh subprocess.\n",
+def _load() -> str:
+    with open("/proc/loadavg", encoding="utf-8") as handle:
+        return handle.read().split()[0]
+
+
+def synthetic_lines(runs: list[dict]) -> list[str]:
+    """Table of every child run, then the ratios of each (ours, pandas) pair and their median."""
+    pairs = list(zip(runs[0::2], runs[1::2], strict=True))
+    speed = [o["events_per_s"] / p["events_per_s"] for o, p in pairs]
+    memory = [o["peak_mb"] / p["peak_mb"] for o, p in pairs]
+    return [
+        "| implementation | events | seconds | events/s | CPU s | peak RSS MB | load |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['impl']} | {r['events']:,} | {r['seconds']:.1f} | {r['events_per_s']:,.0f} "
+            f"| {r['cpu_s']:.1f} | {r['peak_mb']:,.0f} | {r['load']} |"
+            for r in runs
+        ),
+        f"\nRatios ({len(pairs)} pair(s), median): throughput ours/pandas = **{median(speed):.2f}×** "
+        f"(target ≥ 3×; all: {', '.join(f'{x:.2f}' for x in speed)}); peak memory ours/pandas "
+        f"= **{median(memory):.2f}** (target ≤ 0.5; all: {', '.join(f'{x:.2f}' for x in memory)}).\n",
     ]
-    if synthetic:
-        ours, pandas = synthetic
-        lines += [
-            "| implementation | events | seconds | events/s | peak RSS MB |",
-            "|---|---|---|---|---|",
-            *(
-                f"| {r['impl']} | {r['events']:,} | {r['seconds']:.1f} | {r['events_per_s']:,.0f} "
-                f"| {r['peak_mb']:,.0f} |"
-                for r in synthetic
-            ),
-            f"\nRatios: throughput ours/pandas = **{ours['events_per_s'] / pandas['events_per_s']:.2f}×** "
-            f"(target ≥ 3×); peak memory ours/pandas = **{ours['peak_mb'] / pandas['peak_mb']:.2f}** "
-            "(target ≤ 0.5).\n",
-        ]
-    if real:
-        lines += [
-            "| real log | events | users | items | sessions | event types | rejected | start | end | s |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-            *(
-                f"| {r['dataset']} | {r['events']:,} | {r['users']:,} | {r['items']:,} | "
-                f"{r['sessions']:,} | {json.dumps(r['event_types'])} | {r['rejected_rows']} | "
-                f"{r['start']} | {r['end']} | {r['seconds']:.2f} |"
-                for r in real
-            ),
-        ]
+
+
+def real_lines(real: list[dict]) -> list[str]:
+    return [
+        "| real log | events | users | items | sessions | event types | rejected | start | end | s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['dataset']} | {r['events']:,} | {r['users']:,} | {r['items']:,} | "
+            f"{r['sessions']:,} | {json.dumps(r['event_types'])} | {r['rejected_rows']} | "
+            f"{r['start']} | {r['end']} | {r['seconds']:.2f} |"
+            for r in real
+        ),
+    ]
+
+
+def append_results(command: str, synthetic: list[dict], real: list[dict]) -> None:
+    """Replace the latest-result block of the Ingest section (text around it is kept)."""
+    lines = [
+        LATEST_START,
+        f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`",
+        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other "
+        "engineers' jobs (numbers are noisy; load = 1-min load average at the start of each "
+        "child); each implementation in a fresh subprocess, alternating.\n",
+        *(synthetic_lines(synthetic) if synthetic else []),
+        *(real_lines(real) if real else []),
+        LATEST_END,
+    ]
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     if "\n## Ingest\n" not in text:
         text = text.rstrip("\n") + "\n\n## Ingest\n"
     head, _, tail = text.partition("\n## Ingest\n")
     section, sep, rest = tail.partition("\n## ")
-    new = head + "\n## Ingest\n" + section.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    RESULTS.write_text(new + (sep + rest if sep else ""), encoding="utf-8")
+    if LATEST_START in section and LATEST_END in section:
+        before, _, after = section.partition(LATEST_START)
+        section = before.rstrip("\n") + "\n\n" + "\n".join(lines) + after.partition(LATEST_END)[2]
+    else:
+        section = section.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    new = head + "\n## Ingest\n" + section.rstrip("\n") + "\n"
+    RESULTS.write_text(new + ("\n## " + rest if sep else ""), encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5_000_000, help="rows of the synthetic CSV")
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (machine has 2)")
+    parser.add_argument("--repeat", type=int, default=1, help="(ours, pandas) pairs to run")
     parser.add_argument("--skip-synthetic", action="store_true", help="only the real logs")
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     parser.add_argument("--child", choices=["ours", "pandas"], help=argparse.SUPPRESS)
@@ -187,7 +222,11 @@ def main() -> None:
         path = WORK / f"events_{args.events}.csv"
         if not path.exists():
             generate(path, args.events)
-        synthetic = [measure(impl, path, args.threads) for impl in ("ours", "pandas")]
+        synthetic = [
+            measure(impl, path, args.threads)
+            for _ in range(args.repeat)
+            for impl in ("ours", "pandas")
+        ]
         for row in synthetic:
             print(json.dumps(row))
     real = real_logs()

@@ -18,14 +18,16 @@ import duckdb
 
 from core.data import build
 from core.data.mapping import ROLES, ColumnMapping, MappingPreview, detect_mapping
-from core.data.reader import read_source, release_staged
+from core.data.memory import release_cached_memory, return_freed_memory_promptly
+from core.data.reader import MAX_REJECT_EXAMPLES, read_source
 from core.data.sniff import hash_and_check_encoding
 from core.data.timeparse import parse_gap
+from core.data.vocab import RESERVED_TOKENS
 from core.errors import InputError
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
 from core.workspace import Workspace, atomic_directory, atomic_write_json
 
-_STEPS = ("inspect", "read", "validate", "vocabularies", "sessionize+write", "stats")
+_STEPS = ("inspect", "read", "validate", "index+sort+sessionize", "write", "stats")
 
 
 @dataclass
@@ -97,6 +99,7 @@ def _connect(spill: Path, opts: IngestOptions) -> duckdb.DuckDBPyConnection:
         "temp_directory": str(spill),
         "preserve_insertion_order": False,
         "threads": opts.threads or os.cpu_count() or 1,
+        "allocator_flush_threshold": "16MB",  # hand freed scan buffers back sooner (peak RSS)
     }
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
@@ -113,43 +116,39 @@ def _build(
     report: ProgressCallback,
 ) -> dict[str, Any]:
     spill = staging / ".spill"
+    return_freed_memory_promptly()
     con = _connect(spill, opts)
     try:
         _step(report, 1)
         read = read_source(con, found.source, found.mapping)
-        _step(report, 2)
-        bad, examples = build.validate_rows(con)
-        rejected = read.parse_rejects + bad
-        all_examples = sorted(read.examples + examples, key=lambda e: e["row"])[:5]
-        _raise_if_empty(con, found, rejected, all_examples)
-        release_staged(con)
-        _step(report, 3)
-        build.index_users(con)
-        sizes = build.build_vocabs(con, min_item_count)
-        build.write_vocabs(con, staging)
-        _step(report, 4)
-        events_file = staging / "events.parquet"
-        build.sessionize(con, gap_ms, found.mapping.session is not None)
-        build.write_events(con, events_file)
-        _step(report, 5)
-        stats = build.dataset_stats(con, events_file)
     except duckdb.Error as error:
         raise InputError(f"could not ingest ({error})", file=found.source.path) from error
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
+    release_cached_memory()
+    _step(report, 2)
+    positions, bad, examples = build.validate_rows(read)
+    rejected = read.parse_rejects + bad
+    all_examples = sorted(read.examples + examples, key=lambda e: e["row"])[:MAX_REJECT_EXAMPLES]
+    _raise_if_empty(len(read.ts), found, rejected, all_examples)
+    _step(report, 3)
+    events = build.assemble(read, positions, gap_ms, min_item_count)
+    del read, positions  # consumed by assemble: the sorted arrays are all that is left
+    build.write_vocabs(events.vocabs, staging)
+    _step(report, 4)
+    build.write_events(events, staging / "events.parquet")
+    _step(report, 5)
+    stats = build.dataset_stats(events)
+    sizes = {name: len(RESERVED_TOKENS) + len(v.tokens) for name, v in events.vocabs.items()}
     stats.update(rejected_rows=rejected, rejected_examples=all_examples, vocab_sizes=sizes)
     return stats
 
 
 def _raise_if_empty(
-    con: duckdb.DuckDBPyConnection,
-    found: MappingPreview,
-    rejected: int,
-    examples: list[dict[str, Any]],
+    kept: int, found: MappingPreview, rejected: int, examples: list[dict[str, Any]]
 ) -> None:
-    kept = con.execute("SELECT count(*) FROM ok").fetchone()
-    if kept and kept[0] > 0:
+    if kept > 0:
         return
     path = found.source.path
     if not examples:

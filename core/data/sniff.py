@@ -55,8 +55,8 @@ def hash_and_check_encoding(path: Path, chunk: int = 8 << 20) -> tuple[str, str]
     with path.open("rb") as handle:
         while block := handle.read(chunk):
             digest.update(block)
-            if encoding == "utf-8":
-                try:
+            if encoding == "utf-8" and not (block.isascii() and not decoder.getstate()[0]):
+                try:  # (ASCII blocks with nothing pending are valid UTF-8: ~20x cheaper check)
                     decoder.decode(block)
                 except UnicodeDecodeError:
                     encoding = "latin-1"
@@ -111,7 +111,7 @@ def sniff_delimiter(lines: list[str]) -> str:
 
 def parse_rows(text: str, delimiter: str, limit: int = SAMPLE_ROWS + 1) -> list[list[str]]:
     rows = []
-    for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):  # \r, \r\n ok
         if row:
             rows.append(row)
         if len(rows) >= limit:

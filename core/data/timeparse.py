@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+import duckdb
+
 from core.errors import BehaviorLensError
 
 # Accepted event times: 1900-01-01 .. 2300-01-01 UTC, in ms. Outside is a parse error, not data.
@@ -58,3 +60,60 @@ def time_to_ms(column: str, duckdb_type: str) -> str:
     else:
         raw = number_to_ms(f"TRY_CAST({column} AS DOUBLE)")
     return raw
+
+
+# Zone-less text layouts tried on a sample of the time column, most common first. A fixed
+# strptime layout is strict (the whole value must match), so where it parses a value it agrees with
+# the generic TIMESTAMPTZ cast (zone-less = UTC); values it cannot parse still take the generic path.
+FAST_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%SZ",
+    "%Y-%m-%dT%H:%M:%S.%fZ",
+    "%Y-%m-%d %H:%M:%S UTC",
+    "%Y-%m-%d",
+)
+
+
+def fast_text_to_ms(column: str, layout: str) -> str:
+    """SQL: BIGINT ms via a fixed strptime layout (about 4x cheaper than the generic cast)."""
+    quoted = "'" + layout.replace("'", "''") + "'"
+    return f"epoch_ms(try_strptime({column}, {quoted}))"
+
+
+def text_time_to_ms(column: str, layout: str | None) -> str:
+    """SQL for a VARCHAR time column: the detected layout first, the generic parser for the rest.
+
+    DuckDB's coalesce evaluates the fallback only for rows the fast path left NULL, so a file in
+    one layout pays for strptime alone, and a mixed file still parses every spelling.
+    """
+    generic = time_to_ms(column, "VARCHAR")
+    if layout is None:
+        return generic
+    return f"coalesce({fast_text_to_ms(column, layout)}, {generic})"
+
+
+def detect_layout(con: duckdb.DuckDBPyConnection, values: list[str]) -> str | None:
+    """The FAST_FORMATS layout that parses most sample values, if it agrees with the generic parser.
+
+    Numeric samples (epoch numbers) get None: the generic number path is already a cheap cast.
+    """
+    sample = [v for v in values if v and v.strip()]
+    if not sample:
+        return None
+    layouts = ", ".join(
+        f"count({fast_text_to_ms('v', f)}), "
+        f"count(*) FILTER ({fast_text_to_ms('v', f)} IS DISTINCT FROM {time_to_ms('v', 'VARCHAR')}"
+        f" AND {fast_text_to_ms('v', f)} IS NOT NULL)"
+        for f in FAST_FORMATS
+    )
+    row = con.execute(f"SELECT {layouts} FROM (SELECT unnest($1::VARCHAR[]) AS v)", [sample])
+    counts = row.fetchone() or ()
+    best, best_hits = None, 0
+    for i, layout in enumerate(FAST_FORMATS):
+        hits, disagreements = counts[2 * i], counts[2 * i + 1]
+        if disagreements == 0 and hits > max(best_hits, len(sample) // 2):
+            best, best_hits = layout, hits
+    return best
