@@ -14,11 +14,33 @@ import json
 import sys
 from types import ModuleType
 
-from core.cli import datasets, ingest
+from core.cli import (
+    anomalies,
+    datasets,
+    evaluate,
+    explain,
+    finetune,
+    ingest,
+    predict,
+    report,
+    segment,
+    train,
+)
 from core.errors import BehaviorLensError
 
 # The command modules, in the order `--help` lists them. Add new commands here.
-COMMAND_MODULES: list[ModuleType] = [ingest, datasets]
+COMMAND_MODULES: list[ModuleType] = [
+    ingest,
+    datasets,
+    train,
+    evaluate,
+    predict,
+    report,
+    segment,
+    anomalies,
+    finetune,
+    explain,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

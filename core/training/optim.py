@@ -1,0 +1,47 @@
+"""AdamW with decay only on weight matrices, and a warm-up + cosine learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from core.training.config import TrainConfig
+
+
+def build_optimizer(
+    model: nn.Module, config: TrainConfig, device: torch.device
+) -> torch.optim.AdamW:
+    """AdamW (fused kernel when this torch has one for the device).
+
+    Weight decay applies to Linear weights only: decaying embeddings penalises rare items,
+    and decaying norms or biases only hurts (as in nanoGPT / BERT).
+    """
+    decay, no_decay = [], []
+    embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    seen: set[int] = set()
+    for param in model.parameters():
+        if id(param) in seen or not param.requires_grad:
+            continue
+        seen.add(id(param))
+        is_matrix = param.dim() >= 2 and id(param) not in embedding_ids
+        (decay if is_matrix else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    try:
+        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), fused=True)
+    except (RuntimeError, TypeError):  # no fused kernel for this device/dtype in this torch
+        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98))
+
+
+def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
+    """Linear warm-up over `warmup_fraction` of the steps, then cosine down to `min_lr_ratio`."""
+    warmup = max(1, int(config.warmup_fraction * total_steps))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    floor = config.min_lr_ratio
+    return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))

@@ -1,0 +1,234 @@
+"""A whole training run: build or resume, train with callbacks, report a summary.
+
+This is what `python -m core train` and the dashboard's background job call. It writes
+runs/NAME/status.json for pollers and turns SIGTERM into "checkpoint, then exit cancelled".
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.data.sequences import EventSequences
+from core.data.vocab import NUM_RESERVED
+from core.errors import BehaviorLensError
+from core.evaluation.leave_one_out import eligible_users, evaluate
+from core.model.config import ModelConfig
+from core.model.transformer import BehaviorTransformer
+from core.progress import ProgressCallback
+from core.training.callbacks import Checkpointer, ProgressLog, StatusFile, now
+from core.training.checkpoint import read_resume_state, resolve_device, restore_resume
+from core.training.config import TrainConfig
+from core.training.scoring import ModelScorer
+from core.training.trainer import Trainer
+from core.training.windows import vocab_hash
+from core.workspace import Workspace
+
+
+@dataclass
+class ModelOptions:
+    """The model sizes a user may choose; vocabulary sizes come from the data."""
+
+    max_len: int = 50  # longest history read, in events
+    dim: int = 64  # hidden width
+    layers: int = 2  # Transformer blocks
+    heads: int = 2  # attention heads
+    dropout: float = 0.3  # dropout (embeddings, attention output, FFN)
+
+    def __post_init__(self) -> None:
+        ModelConfig(
+            num_items=4,
+            max_len=self.max_len,
+            dim=self.dim,
+            layers=self.layers,
+            heads=self.heads,
+            dropout=self.dropout,
+        )  # raises ValueError on bad sizes
+
+
+def model_config_for(
+    sequences: EventSequences, options: ModelOptions, objective: str
+) -> ModelConfig:
+    has_categories = len(sequences.category_vocab) > NUM_RESERVED
+    return ModelConfig(
+        num_items=len(sequences.item_vocab),
+        num_events=len(sequences.event_vocab),
+        num_categories=len(sequences.category_vocab) if has_categories else 0,
+        max_len=options.max_len,
+        dim=options.dim,
+        layers=options.layers,
+        heads=options.heads,
+        dropout=options.dropout,
+        mode="causal" if objective == "causal" else "bidirectional",
+    )
+
+
+def train_run(
+    workspace: Workspace,
+    dataset: str,
+    run: str,
+    train_config: TrainConfig,
+    options: ModelOptions | None = None,
+    resume: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
+    """Loads the dataset and trains runs/RUN on it (see `train_on_sequences`)."""
+    from core.data.store import load_sequences
+
+    run_dir = workspace.run_dir(run)
+    if resume:
+        dataset = read_resume_state(run_dir).get("dataset", dataset)
+    sequences = load_sequences(workspace, dataset)
+    return train_on_sequences(
+        sequences, dataset, run_dir, train_config, options, resume, on_progress
+    )
+
+
+def train_on_sequences(
+    sequences: EventSequences,
+    dataset: str,
+    run_dir: Path,
+    train_config: TrainConfig,
+    options: ModelOptions | None = None,
+    resume: bool = False,
+    on_progress: ProgressCallback | None = None,
+    extra_callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Trains (or resumes) a run; returns {"run", "epochs", "best_epoch", "val", "seconds", ...}.
+
+    On resume, the configs saved in the run are used, except `max_minutes`, the budget of this
+    session, taken from `train_config`; `options` are ignored.
+    """
+    started = time.monotonic()
+    state = _prepare(run_dir, resume)
+    if state is not None:
+        budget = train_config.max_minutes
+        train_config = TrainConfig.from_dict({**state["train_config"], "max_minutes": budget})
+        model_config = ModelConfig.from_dict(state["model_config"])
+    else:
+        model_config = model_config_for(
+            sequences, options or ModelOptions(), train_config.objective
+        )
+    trainer = _build_trainer(sequences, model_config, train_config)
+    if state is not None:
+        if state.get("vocab_hash") != vocab_hash(sequences):
+            raise BehaviorLensError(f"{run_dir}: dataset {dataset!r} changed since this run began")
+        restore_resume(run_dir, trainer, state)
+    status = StatusFile(run_dir)
+    trainer.callbacks = [
+        ProgressLog(run_dir, on_progress),
+        Checkpointer(run_dir, _meta_builder(run_dir.name, dataset, sequences, status.started)),
+        status,
+        *(extra_callbacks or []),
+    ]
+    final = _fit(trainer, status)
+    return {
+        "run": run_dir.name,
+        "dataset": dataset,
+        "epochs": final.epoch,
+        "best_epoch": final.best_epoch,
+        "val": final.best_val,
+        "stopped": final.stop_reason or "completed",
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def _prepare(run_dir: Path, resume: bool) -> dict[str, Any] | None:
+    if resume:
+        return read_resume_state(run_dir)
+    if (run_dir / "config.json").exists() or (run_dir / "resume").exists():
+        raise BehaviorLensError(
+            f"run {run_dir.name!r} already exists in {run_dir.parent}; pass --resume to continue "
+            "it or choose another --run name"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "progress.jsonl").unlink(missing_ok=True)
+    return None
+
+
+def _build_trainer(
+    sequences: EventSequences, model_config: ModelConfig, config: TrainConfig
+) -> Trainer:
+    torch.manual_seed(config.seed)
+    model = BehaviorTransformer(model_config).to(resolve_device(config.device))
+    return Trainer(model, sequences, config, evaluator=_validator(sequences, config))
+
+
+def _validator(sequences: EventSequences, config: TrainConfig) -> Any:
+    """Leave-one-out validation NDCG@10 (full protocol), or None when no user can be evaluated."""
+    if len(eligible_users(sequences)) == 0:
+        return None
+
+    def validate(model: BehaviorTransformer) -> dict[str, Any]:
+        return evaluate(
+            ModelScorer(model),
+            sequences,
+            split="valid",
+            protocol="full",
+            ks=(10,),
+            max_users=config.eval_max_users,
+            seed=config.seed,
+        )
+
+    return validate
+
+
+def _meta_builder(run: str, dataset: str, sequences: EventSequences, created: str) -> Any:
+    digest = vocab_hash(sequences)
+
+    def meta(trainer: Trainer) -> dict[str, Any]:
+        s = trainer.state
+        return {
+            "run": run,
+            "dataset": dataset,
+            "vocab_hash": digest,
+            "model_config": trainer.model.config.to_dict(),
+            "train_config": trainer.config.to_dict(),
+            "metrics": s.best_val,
+            "best_epoch": s.best_epoch,
+            "epoch": s.epoch,
+            "step": s.step,
+            "history": s.history,
+            "created": created,
+            "updated": now(),
+        }
+
+    return meta
+
+
+def _fit(trainer: Trainer, status: StatusFile) -> Any:
+    status.write("running", "training started")
+    try:
+        with _sigterm_stops(trainer):
+            final = trainer.fit()
+    except BaseException as error:
+        status.write("failed", f"{type(error).__name__}: {error}")
+        raise
+    if final.stop_reason == "cancelled":
+        status.write("cancelled", f"stopped at epoch {final.epoch}, step {final.step}; --resume")
+    else:
+        status.write(
+            "finished", f"{final.stop_reason or 'completed'}; best epoch {final.best_epoch}"
+        )
+    return final
+
+
+@contextmanager
+def _sigterm_stops(trainer: Trainer) -> Iterator[None]:
+    """SIGTERM asks the trainer to stop after the current batch (then checkpoint, cancelled)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda *_: trainer.request_stop("cancelled"))
+    except ValueError:  # not the main thread: no signal handling, e.g. inside a test runner
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

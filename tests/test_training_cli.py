@@ -1,0 +1,64 @@
+"""`python -m core train` end to end on a tiny ingested log: JSON summary, run folder, errors."""
+
+from __future__ import annotations
+
+import json
+
+from core.cli import main
+from core.training.checkpoint import load_run
+
+
+def tiny_log() -> str:
+    rows = ["user,item,time,event"]
+    for u in range(24):
+        for step in range(6):
+            item = (u % 5 + step * (1 + u % 3)) % 12
+            rows.append(f"u{u},i{item},2024-01-0{1 + step // 3}T10:{10 + step:02d}:00,view")
+    return "\n".join(rows) + "\n"
+
+
+def test_cli_trains_and_prints_a_json_summary(workspace, write_log, capsys) -> None:
+    path = write_log("log.csv", tiny_log())
+    ws = str(workspace.root)
+    assert main(["ingest", "--workspace", ws, "--name", "tiny", str(path)]) == 0
+    capsys.readouterr()
+    args = [
+        "train",
+        "--workspace",
+        ws,
+        "--dataset",
+        "tiny",
+        "--run",
+        "r1",
+        "--epochs",
+        "2",
+        "--dim",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--max-len",
+        "8",
+        "--batch-size",
+        "8",
+    ]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["run"] == "r1" and summary["epochs"] == 2
+    assert 1 <= summary["best_epoch"] <= 2 and 0.0 <= summary["val"]["ndcg@10"] <= 1.0
+    assert summary["seconds"] >= 0
+    run = load_run(workspace, "r1")
+    assert run.dataset == "tiny" and run.model_config.mode == "causal"
+    assert json.loads((workspace.run_dir("r1") / "status.json").read_text())["state"] == "finished"
+
+    assert main(args) == 2  # the run exists: one-line error, no traceback
+    assert "--resume" in capsys.readouterr().err
+    other = [a if a != "r1" else "r2" for a in args]
+    assert main([*other, "--heads", "3"]) == 2  # 16 % 3: a user error, not a traceback
+    assert "divisible" in capsys.readouterr().err
+
+
+def test_cli_reports_a_missing_dataset(workspace, capsys) -> None:
+    code = main(["train", "--workspace", str(workspace.root), "--dataset", "nope", "--run", "r"])
+    assert code == 2 and "nope" in capsys.readouterr().err
