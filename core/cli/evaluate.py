@@ -83,9 +83,18 @@ def run(args: argparse.Namespace) -> dict:
         summary.setdefault("users", baselines["popular"]["users"])
         rows.update(baselines)
     progress.close()
+    if args.run:
+        _save_metrics(workspace, args.run, rows)
     print(f"protocol: {args.protocol}, split: {args.split}", file=sys.stderr)
     print(format_table(rows, args.k), file=sys.stderr)
     return summary
+
+
+def _save_metrics(workspace: Workspace, run_name: str, rows: dict[str, dict]) -> None:
+    """Keep the latest evaluation in the run folder: reports and the dashboard read it there."""
+    from core.workspace import atomic_write_json
+
+    atomic_write_json(workspace.run_dir(run_name) / "metrics.json", rows)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
