@@ -10,7 +10,9 @@ HELP = "write a self-contained HTML report (or CSV tables) of a dataset and, opt
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, help="dataset name in the workspace")
+    parser.add_argument(
+        "--dataset", help="dataset name in the workspace (default: the dataset of --run)"
+    )
     parser.add_argument(
         "--run", default=None, help="run whose metrics, segments and anomalies to include"
     )
@@ -48,14 +50,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from core.reports.export import write_report
     from core.workspace import Workspace
 
+    workspace = Workspace.at(args.workspace)
+    dataset = args.dataset or _dataset_of_run(workspace, args.run)
     options = ReportOptions(
         funnel_steps=_split(args.funnel),
         funnel_within=args.funnel_within,
         volume_freq=args.freq,
     )
     return write_report(
-        Workspace.at(args.workspace),
-        args.dataset,
+        workspace,
+        dataset,
         args.out,
         format=args.format,
         run=args.run,
@@ -63,6 +67,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         segment_filter=args.segment,
         options=options,
     )
+
+
+def _dataset_of_run(workspace: Any, run: str | None) -> str:
+    """A run knows the dataset it was trained on, so `--run` alone is enough."""
+    from core.errors import BehaviorLensError
+    from core.workspace import read_json
+
+    if not run:
+        raise BehaviorLensError("give --run NAME or --dataset NAME")
+    return str(read_json(workspace.existing_run_dir(run) / "config.json")["dataset"])
 
 
 def _split(text: str | None) -> list[str] | None:

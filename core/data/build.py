@@ -33,6 +33,9 @@ _REASON_TEXT = {
 }
 _STRING_COLUMNS = ("user_id", "event", "item", "category")
 _UNSORTED_TEXT = ("event", "item", "category")  # no column statistics written for these
+_DELTA_COLUMNS = ("user_idx", "session_idx", "ts", "src_row")  # sorted: delta-packed in Parquet
+_DICTIONARY_COLUMNS = (*_STRING_COLUMNS, "item_idx", "event_idx", "category_idx")
+SMALL_DICTIONARY = 4096  # vocabularies up to this size are given whole to every row group
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 EVENTS_SCHEMA = pa.schema(
     [
@@ -122,7 +125,9 @@ def build_vocab(column: CleanColumn | None, min_count: int) -> Vocabulary:
     """Tokens seen at least `min_count` times, by count descending then token (byte order)."""
     if column is None:
         return Vocabulary(pa.array([], pa.string()), np.zeros(0, np.int64), np.zeros(0, np.int32))
-    codes = column.codes[column.codes != MISSING]
+    codes = (
+        column.codes if not _has_missing(column.codes) else column.codes[column.codes != MISSING]
+    )
     counts = np.bincount(codes, minlength=len(column.tokens)).astype(np.int64)
     kept = np.flatnonzero(counts >= max(min_count, 1))
     table = pa.table({"count": counts[kept], "token": column.tokens.take(pa.array(kept))})
@@ -133,11 +138,18 @@ def build_vocab(column: CleanColumn | None, min_count: int) -> Vocabulary:
     return Vocabulary(tokens, counts[kept[order]], ids, int(np.count_nonzero(counts)))
 
 
-def sort_order(user_idx: np.ndarray, ts: np.ndarray) -> np.ndarray:
-    """Stable permutation by (user, time): rows come in file order, so ties keep it."""
+def _has_missing(codes: np.ndarray) -> bool:
+    return bool(len(codes)) and int(codes.min()) == MISSING
+
+
+def sort_rows(user_idx: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, user_idx[order], ts[order]): the stable permutation by (user, time) and the two
+    sorted keys. Rows come in file order, so ties keep it. `order` is intp, so gathers with it
+    take numpy's fast path (an int32 index is converted to a full-size intp temporary per gather).
+    """
     if not len(ts):
-        return np.zeros(0, dtype=np.int64)
-    packed = _packed_order(user_idx, ts)
+        return np.zeros(0, dtype=np.intp), user_idx[:0], ts[:0]
+    packed = _packed_sort(user_idx, ts)
     if packed is not None:
         return packed
     low, span = int(ts.min()), int(ts.max()) - int(ts.min()) + 1
@@ -146,18 +158,24 @@ def sort_order(user_idx: np.ndarray, ts: np.ndarray) -> np.ndarray:
         key *= span  # in place: one 8-byte temporary instead of three
         key += ts
         key -= low
-        return np.argsort(key, kind="stable")
-    return np.lexsort((ts, user_idx))
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((ts, user_idx))
+    return order, user_idx[order], ts[order]
 
 
-def _packed_order(user_idx: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
-    """The same permutation from one plain sort of (user | time | position) bit-packed keys.
+def _packed_sort(
+    user_idx: np.ndarray, ts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """`sort_rows` from one plain sort of (user | time | position) bit-packed keys.
 
     Positions make keys unique, so an unstable sort (numpy's SIMD quicksort, ~2x faster than the
-    stable argsort) gives the stable order. Fits when the bits add up to 63; logs stamped in whole
-    seconds save 10 bits. None when it does not fit.
+    stable argsort) gives the stable order, and the sorted user and time are read back from the
+    keys' high bits instead of gathered (two random-access passes saved). Fits when the bits add up
+    to 63; logs stamped in whole seconds save 10 bits. None when it does not fit.
     """
-    rel = ts - ts.min()
+    low = int(ts.min())
+    rel = ts - low
     unit = 1000 if not np.any(rel % 1000) else 1
     rel //= unit
     pos_bits = (len(ts) - 1).bit_length()
@@ -172,8 +190,13 @@ def _packed_order(user_idx: np.ndarray, ts: np.ndarray) -> np.ndarray | None:
     for start in range(0, len(ts), 1 << 20):  # positions, without a full-size temporary
         key[start : start + (1 << 20)] |= np.arange(start, min(start + (1 << 20), len(ts)))
     key.sort()
+    users = (key >> (time_bits + pos_bits)).astype(user_idx.dtype)
+    times = key >> pos_bits
+    times &= (1 << time_bits) - 1
+    times *= unit
+    times += low
     key &= (1 << pos_bits) - 1
-    return key
+    return key, users, times
 
 
 def narrow(values: np.ndarray) -> np.ndarray:
@@ -226,8 +249,7 @@ def assemble(
         name: build_vocab(read.columns.get(role), min_item_count if name == "items" else 1)
         for name, role in VOCAB_ROLES.items()
     }
-    order = narrow(sort_order(user_idx, read.ts))
-    user_idx, read.ts = user_idx[order], read.ts[order]
+    order, user_idx, read.ts = sort_rows(user_idx, read.ts)
     for column in read.columns.values():
         column.codes = column.codes[order]
     rows = order if positions is None else narrow(positions[order])
@@ -286,21 +308,18 @@ def write_events(events: Events, path: Path) -> None:
     Written one row group at a time, so only one group's strings ever exist in memory; a worker
     thread encodes group i (the Parquet writer releases the GIL) while group i + 1 is gathered.
     """
+    ids = {  # code -> vocabulary id, with MISSING (-1) landing on the appended UNK
+        role: np.append(events.vocabs[name].ids, UNK).astype(np.int32)
+        for name, role in VOCAB_ROLES.items()
+        if role in events.columns
+    }
     with (
-        pq.ParquetWriter(
-            path,
-            _WRITE_SCHEMA,
-            compression="snappy",
-            use_dictionary=list(_STRING_COLUMNS),  # near-unique integers gain nothing from it
-            # min/max of event/item/category prune nothing in a file sorted by user (-20% CPU)
-            write_statistics=[f.name for f in EVENTS_SCHEMA if f.name not in _UNSORTED_TEXT],
-            store_schema=False,  # readers see plain strings, as in EVENTS_SCHEMA
-        ) as out,
+        _writer(path) as out,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool,
     ):
         writing: Future[None] | None = None
         for start in range(0, len(events.ts), ROW_GROUP_ROWS):
-            table = _row_group(events, slice(start, start + ROW_GROUP_ROWS))
+            table = _row_group(events, ids, slice(start, start + ROW_GROUP_ROWS))
             if writing is not None:
                 writing.result()
             writing = pool.submit(out.write_table, table, row_group_size=ROW_GROUP_ROWS)
@@ -310,43 +329,69 @@ def write_events(events: Events, path: Path) -> None:
             out.write_table(_WRITE_SCHEMA.empty_table())
 
 
-def _row_group(events: Events, part: slice) -> pa.Table:
+def _writer(path: Path) -> pq.ParquetWriter:
+    """Encodings chosen for CPU first, then size (bench/RESULTS.md, Ingest: -35% bytes).
+
+    Sorted integers (user_idx, session_idx, ts; src_row within a user) are delta-packed and left
+    uncompressed (snappy gains ~1% on delta-packed data); low-cardinality ids are dictionary pages.
+    """
+    return pq.ParquetWriter(
+        path,
+        _WRITE_SCHEMA,
+        compression={n: "none" if n in _DELTA_COLUMNS else "snappy" for n in _WRITE_SCHEMA.names},
+        use_dictionary=list(_DICTIONARY_COLUMNS),
+        column_encoding=dict.fromkeys(_DELTA_COLUMNS, "DELTA_BINARY_PACKED"),
+        # min/max of event/item/category prune nothing in a file sorted by user (-20% CPU)
+        write_statistics=[f.name for f in EVENTS_SCHEMA if f.name not in _UNSORTED_TEXT],
+        store_schema=False,  # readers see plain strings, as in EVENTS_SCHEMA
+    )
+
+
+def _row_group(events: Events, ids: dict[str, np.ndarray], part: slice) -> pa.Table:
     users = events.user_idx[part]
     arrays = {
         "user_idx": pa.array(users),
-        "user_id": _dictionary(users, events.user_tokens),
+        "user_id": _user_ids(users, events.user_tokens),
         "session_idx": pa.array(events.session_idx[part].astype(np.int64)),
         "ts": pa.array(events.ts[part] * 1000, pa.timestamp("us", tz="UTC")),
     }
+    codes = {role: column.codes[part] for role, column in events.columns.items()}
     for role in ("event", "item", "category"):
         column = events.columns.get(role)
-        if column is None:
-            arrays[role] = pa.nulls(len(users), _DICTIONARY)
-        else:
-            arrays[role] = _dictionary(column.codes[part], column.tokens)
-    for role, name in (("item", "items"), ("event", "events"), ("category", "categories")):
-        arrays[f"{role}_idx"] = pa.array(_ids(events, role, name, part, len(users)))
+        arrays[role] = (
+            pa.nulls(len(users), _DICTIONARY)
+            if column is None
+            else _dictionary(codes[role], column.tokens)
+        )
+    for role in ("item", "event", "category"):
+        arrays[f"{role}_idx"] = pa.array(
+            ids[role][codes[role]] if role in ids else np.full(len(users), UNK, np.int32)
+        )
     arrays["src_row"] = pa.array(events.lines.of(events.rows[part]))
     return pa.Table.from_pydict(arrays, schema=_WRITE_SCHEMA)
 
 
-def _dictionary(codes: np.ndarray, tokens: pa.Array) -> pa.DictionaryArray:
-    """The tokens of `codes` as a dictionary array holding only the tokens this group uses.
+def _user_ids(users: np.ndarray, tokens: pa.Array) -> pa.DictionaryArray:
+    """user_id of sorted rows: their user_idx are one contiguous range (every index has a row),
+    so the group's dictionary is a zero-copy slice of the user tokens."""
+    low = int(users[0]) if len(users) else 0
+    count = int(users[-1]) - low + 1 if len(users) else 0
+    return pa.DictionaryArray.from_arrays(pa.array(users - low), tokens.slice(low, count))
 
-    The Parquet writer takes such a dictionary as is, instead of hashing every string again.
+
+def _dictionary(codes: np.ndarray, tokens: pa.Array) -> pa.DictionaryArray:
+    """The tokens of `codes` as a dictionary array, so the Parquet writer takes the dictionary as
+    is instead of hashing every string again.
+
+    A small vocabulary (event types, categories) goes whole into each group; a large one is cut to
+    the tokens this group uses, so each row group's dictionary page stays small.
     """
+    mask = codes == MISSING if _has_missing(codes) else None
+    if len(tokens) <= SMALL_DICTIONARY:
+        return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32), mask=mask), tokens)
     used = np.zeros(len(tokens) + 1, dtype=bool)  # last slot: MISSING (-1) lands there
     used[codes] = True
     used[-1] = False
     local = np.cumsum(used, dtype=np.int32) - 1  # code -> index among the used tokens
-    indices = pa.array(local[codes], mask=codes == MISSING)
+    indices = pa.array(local[codes], mask=mask)
     return pa.DictionaryArray.from_arrays(indices, tokens.take(pa.array(np.flatnonzero(used))))
-
-
-def _ids(events: Events, role: str, name: str, part: slice, rows: int) -> np.ndarray:
-    column = events.columns.get(role)
-    if column is None:
-        return np.full(rows, UNK, dtype=np.int32)
-    codes = column.codes[part]
-    ids = events.vocabs[name].ids
-    return np.where(codes == MISSING, UNK, ids[codes]) if len(ids) else np.full(rows, UNK, np.int32)

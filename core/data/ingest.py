@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ from core.data import build
 from core.data.mapping import ROLES, ColumnMapping, MappingPreview, detect_mapping
 from core.data.memory import release_cached_memory, return_freed_memory_promptly
 from core.data.reader import MAX_REJECT_EXAMPLES, read_source
-from core.data.sniff import hash_and_check_encoding
+from core.data.sniff import file_sha256
 from core.data.timeparse import parse_gap
 from core.data.vocab import RESERVED_TOKENS
 from core.errors import InputError
@@ -77,13 +79,19 @@ def ingest(
     target = workspace.dataset_dir(name)
     _step(report, 0, str(path))
     found = preview(path, opts)
-    if found.source.format == "parquet":
-        found.source.sha256, _ = hash_and_check_encoding(found.source.path)
-    with atomic_directory(target) as staging:
-        staging.chmod(0o755)  # mkdtemp makes it private; a dataset is readable like any folder
-        stats = _build(found, staging, gap_ms, opts.min_item_count, opts, report)
-        manifest = _manifest(name, found, opts, stats)
-        atomic_write_json(staging / "manifest.json", manifest)
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
+        # the manifest's hash is computed beside the read, on the otherwise idle second core
+        digest = pool.submit(file_sha256, found.source.path, stop)
+        try:
+            with atomic_directory(target) as staging:
+                staging.chmod(0o755)  # mkdtemp makes it private; datasets are readable folders
+                stats = _build(found, staging, gap_ms, opts.min_item_count, opts, report)
+                found.source.sha256 = digest.result()
+                manifest = _manifest(name, found, opts, stats)
+                atomic_write_json(staging / "manifest.json", manifest)
+        finally:
+            stop.set()  # a failed ingest does not wait for the hash of a large file
     summary_keys = ("events", "users", "items", "sessions", "event_types", "rejected_rows")
     summary = {"dataset": name, **{k: stats[k] for k in summary_keys}}
     return {**summary, "start": stats["start"], "end": stats["end"]}

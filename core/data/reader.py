@@ -254,6 +254,8 @@ def _clean(
     """Raw codes -> cleaned codes: trimmed, blank = missing, a blank event type = 'event'."""
     remap, tokens = clean_dictionary(con, interner.dictionary, "event" if role == "event" else None)
     dtype = next(t for t in (np.int8, np.int16, np.int32) if len(tokens) < np.iinfo(t).max)
+    if len(remap) == len(tokens) and np.array_equal(remap, np.arange(len(remap))):
+        remap = None  # nothing to clean (the usual case): a copy instead of a gather per row
     return CleanColumn(codes=_concat(parts, dtype, remap), tokens=tokens)  # event types: 1 byte
 
 
