@@ -12,6 +12,10 @@ find it again lives on disk, never in memory:
     WORKSPACE/runs/RUN/progress.jsonl one JSON object per progress event (stage, epoch, step,
                                       total steps, loss, val metrics, elapsed, eta)
 
+A fine-tuning job (core/finetune_job.py) cannot write into runs/RUN/ before it finishes (that
+folder appears whole), so it keeps the same two files as jobs/RUN.status.json and
+jobs/RUN.progress.jsonl; the readers below look in the run folder first, then there.
+
 The job file sits outside `runs/RUN/` because the trainer may replace that folder atomically.
 """
 
@@ -142,6 +146,18 @@ def log_file(workspace: Workspace, run: str) -> Path:
     return jobs_dir(workspace) / f"{validate_name(run, 'run name')}.log"
 
 
+def status_file(workspace: Workspace, run: str) -> Path:
+    """status.json of the run folder, or the job folder's copy kept while a fine-tune runs."""
+    inside = workspace.run_dir(run) / "status.json"
+    return inside if inside.is_file() else jobs_dir(workspace) / f"{run}.status.json"
+
+
+def progress_file(workspace: Workspace, run: str) -> Path:
+    """progress.jsonl of the run folder, or the job folder's copy kept while a fine-tune runs."""
+    inside = workspace.run_dir(run) / "progress.jsonl"
+    return inside if inside.is_file() else jobs_dir(workspace) / f"{run}.progress.jsonl"
+
+
 def start_training(
     workspace: Workspace, config: TrainJobConfig, resume: bool = False, python: str | None = None
 ) -> JobStatus:
@@ -163,11 +179,14 @@ def start_training(
     command += ["--workspace", str(workspace.root.resolve())]
     if resume:
         command.append("--resume")
-    return _spawn(workspace, config, command)
+    return spawn(workspace, config.run, asdict(config), command)
 
 
-def _spawn(workspace: Workspace, config: TrainJobConfig, command: list[str]) -> JobStatus:
-    log = log_file(workspace, config.run)
+def spawn(
+    workspace: Workspace, run: str, config: dict[str, Any], command: list[str], kind: str = "train"
+) -> JobStatus:
+    """Start `command` detached, logging to jobs/RUN.log, and record it in jobs/RUN.json."""
+    log = log_file(workspace, run)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
@@ -182,15 +201,16 @@ def _spawn(workspace: Workspace, config: TrainJobConfig, command: list[str]) -> 
             start_new_session=True,
         )
     record = {
-        "run": config.run,
+        "run": run,
+        "kind": kind,
         "pid": process.pid,
         "command": command,
-        "config": asdict(config),
+        "config": config,
         "started": time.time(),
         "log": str(log),
     }
-    atomic_write_json(job_file(workspace, config.run), record)
-    return job_status(workspace, config.run)
+    atomic_write_json(job_file(workspace, run), record)
+    return job_status(workspace, run)
 
 
 def read_job(workspace: Workspace, run: str) -> dict[str, Any] | None:
@@ -204,6 +224,8 @@ def job_config(workspace: Workspace, run: str) -> TrainJobConfig:
     record = read_job(workspace, run)
     if record is None or "config" not in record:
         raise NotFoundError(f"no launched job for run {run!r} in {workspace.root}")
+    if record.get("kind", "train") != "train":
+        raise BehaviorLensError(f"run {run!r} is a fine-tuning job: start it again instead")
     return TrainJobConfig(**record["config"])
 
 
@@ -214,7 +236,7 @@ def job_status(workspace: Workspace, run: str) -> JobStatus:
     failed with the tail of its log, so the UI never spins forever on a dead job.
     """
     record = read_job(workspace, run) or {}
-    status = _read_json_or_none(workspace.run_dir(run) / "status.json") or {}
+    status = _read_json_or_none(status_file(workspace, run)) or {}
     if _is_stale(status, record):
         status = {}  # left by an earlier attempt; the relaunched process has not written yet
     pid = status.get("pid") or record.get("pid")
@@ -241,7 +263,7 @@ def job_status(workspace: Workspace, run: str) -> JobStatus:
 
 def read_progress(workspace: Workspace, run: str, since_line: int = 0) -> list[dict[str, Any]]:
     """Progress events written so far (from line `since_line`); a half-written last line is skipped."""
-    path = workspace.run_dir(run) / "progress.jsonl"
+    path = progress_file(workspace, run)
     if not path.is_file():
         return []
     events: list[dict[str, Any]] = []
@@ -286,7 +308,11 @@ def list_jobs(workspace: Workspace) -> list[JobStatus]:
     folder = jobs_dir(workspace)
     if not folder.is_dir():
         return []
-    runs = [path.stem for path in folder.glob("*.json") if not path.name.startswith(".")]
+    runs = [
+        path.stem
+        for path in folder.glob("*.json")
+        if not path.name.startswith(".") and not path.name.endswith(".status.json")
+    ]
     statuses = [job_status(workspace, run) for run in runs]
     return sorted(statuses, key=lambda s: s.started or 0.0, reverse=True)
 

@@ -27,7 +27,16 @@ PAGES = [
     st.Page("app_pages/reports.py", title="Reports", icon=":material/description:"),
 ]
 
+from core.errors import BehaviorLensError  # noqa: E402  (needs the project root on sys.path)
+from dashboard import state  # noqa: E402
+
 st.set_page_config(page_title="Behavior Lens", page_icon=":material/insights:", layout="wide")
 navigation = st.navigation(PAGES)
+try:
+    # A fresh workspace gets the sample dataset and the shipped demo run (< 1 s, once per server),
+    # so every page has something real to show before anyone uploads or trains.
+    state.demo(str(state.workspace().root))
+except BehaviorLensError as error:
+    st.sidebar.warning(f"The demo could not be installed: {error}")
 st.sidebar.caption("Behavior Lens · see what a Transformer learned about your users")
 navigation.run()

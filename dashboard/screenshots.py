@@ -1,8 +1,7 @@
 """Regenerate docs/screenshots/*.png: `python -m dashboard.screenshots [--workspace DIR]`.
 
 Starts a real `streamlit run dashboard/app.py` on a free local port against the workspace (by
-default ./workspace; it should hold a dataset and a trained run, e.g. after `core.demo` or a
-quick training), opens every page in headless Debian Chromium (/usr/bin/chromium; never
+default ./workspace; a fresh folder gets the demo dataset and run installed by the app itself), opens every page in headless Debian Chromium (/usr/bin/chromium; never
 `playwright install`) and saves one full-page screenshot per page. The browser end-to-end test
 uses the same `running_app` and `launch_browser` helpers.
 """
@@ -100,13 +99,12 @@ def capture(workspace: Path, out_dir: Path = OUT_DIR) -> list[Path]:
     saved = []
     with running_app(workspace, out_dir / ".streamlit.log") as url, sync_playwright() as pw:
         browser = launch_browser(pw)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # Streamlit scrolls inside its own container, so a tall viewport is what shows a page whole.
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
         for name in PAGES:
             page.goto(url if name == "home" else f"{url}/{name}")
             page.wait_for_selector("h1", timeout=60_000)
             wait_idle(page)
-            if name == "home" and page.get_by_text("Trained run").count():
-                page.get_by_text("× baseline").first.wait_for(timeout=180_000)
             page.wait_for_timeout(1500)  # let plotly finish drawing
             path = out_dir / f"{name}.png"
             page.screenshot(path=str(path), full_page=True)

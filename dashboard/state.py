@@ -3,10 +3,11 @@
 Why one module: cached values are shared by all browser tabs of a server, session state belongs
 to one tab. Keeping both here makes it easy to check that nothing per-user leaks into a cache
 and that nothing mutates a cached value (pages get frames and models from these functions and
-only read them).
+only read them). Every function below only calls `core`; none computes anything itself.
 
-Cache keys include a "stamp" (the mtime of the file that marks a dataset or run complete), so
-re-ingesting a dataset or retraining a run invalidates exactly what it changed.
+Cache keys include a "stamp" (the mtime of the file that marks a dataset or run complete, or of
+a run's output files), so re-ingesting, retraining or recomputing invalidates exactly what
+changed.
 """
 
 from __future__ import annotations
@@ -17,18 +18,29 @@ from typing import Any
 
 import streamlit as st
 
+from core.analysis import run_info, timeline
 from core.workspace import Workspace
 
 WORKSPACE_ENV = "BEHAVIOR_LENS_WORKSPACE"
+DEMO_ENV = "BEHAVIOR_LENS_DEMO"  # "0": do not install the sample dataset and demo run
 
 # Session-state keys (per browser tab).
 DATASET = "bl_dataset"  # name of the dataset the tab is looking at
 RUN = "bl_run"  # name of the run the tab is looking at
 USER = "bl_user"  # user id picked on the model pages
 TRAIN_RUN = "bl_train_run"  # run whose training progress the Train page follows
-UPLOAD = "bl_upload"  # {"path", "name", "size"} of the last file saved from the uploader
-SEGMENT_NAMES = "bl_segment_names"  # {segment id: analyst's name}, per tab until saved
-WHAT_IF = "bl_what_if"  # events appended on the Predict page: list of (item, event)
+UPLOAD = "bl_upload"  # {"file_id", "path", "name"} of the last file saved from the uploader
+TAB_TOKEN = "bl_tab_token"  # random id of this tab: its private upload folder
+WHAT_IF = "bl_what_if"  # events appended on the Predict page: list of (item, event), per run+user
+REPORT = "bl_report"  # {"html", "tables", "dataset"} of the last report built in this tab
+DRILL_USER = "bl_drill_user"  # user id whose timeline a Segments/Anomalies drill-down shows
+RUN_OUTPUT_FILES = (  # files whose change invalidates a run's cached outputs
+    "metrics.json",
+    "segments.parquet",
+    "segment_assignments.parquet",
+    "segment_names.json",
+    "anomalies.parquet",
+)
 
 
 def workspace() -> Workspace:
@@ -59,35 +71,60 @@ def run_stamp(ws: Workspace, name: str) -> float:
     return 0.0
 
 
+def outputs_stamp(ws: Workspace, name: str) -> tuple[float, ...]:
+    """mtimes of the run's analysis outputs (0 when absent)."""
+    folder = ws.run_dir(name)
+    paths = [folder / f for f in RUN_OUTPUT_FILES]
+    return tuple(p.stat().st_mtime if p.is_file() else 0.0 for p in paths)
+
+
+def demo_enabled() -> bool:
+    return os.environ.get(DEMO_ENV, "1") != "0"
+
+
 @st.cache_resource(show_spinner="Preparing the demo dataset and model…")
 def demo(root: str) -> Any:
-    """Run core.demo.ensure_demo once per workspace and server (None until core.demo exists)."""
-    from dashboard import backend
+    """core.demo.ensure_demo once per workspace and server: DemoInfo(dataset, run) or None."""
+    if not demo_enabled():
+        return None
+    from core.demo import ensure_demo
 
-    return backend.ensure_demo(Workspace(Path(root)))
+    return ensure_demo(Workspace(Path(root)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def manifest(root: str, name: str, stamp: float) -> dict[str, Any]:
-    from dashboard import backend
+    from core.data.store import load_manifest
 
-    return backend.load_manifest(Workspace(Path(root)), name)
+    return load_manifest(Workspace(Path(root)), name)
 
 
 @st.cache_resource(show_spinner="Loading event sequences…", max_entries=4)
 def sequences(root: str, name: str, stamp: float) -> Any:
     """EventSequences of a dataset: a resource (numpy arrays, shared read-only, never copied)."""
-    from dashboard import backend
+    from core.data.store import load_sequences
 
-    return backend.load_sequences(Workspace(Path(root)), name)
+    return load_sequences(Workspace(Path(root)), name)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def loaded_run(root: str, name: str, stamp: float) -> Any:
     """A trained run (model + configs), loaded once per checkpoint and shared read-only."""
-    from dashboard import backend
+    from core.training.checkpoint import load_run
 
-    return backend.load_run(Workspace(Path(root)), name)
+    return load_run(Workspace(Path(root)), name)
+
+
+def _analytics() -> dict[str, Any]:
+    from core.analysis import events_db, funnels, paths, retention, volume
+
+    return {
+        "volume": volume.event_volume,
+        "funnel": funnels.funnel,
+        "paths": paths.top_paths,
+        "retention": retention.retention,
+        "events": events_db.event_types,
+    }
 
 
 @st.cache_data(show_spinner="Computing…", max_entries=128)
@@ -96,14 +133,71 @@ def analytic(root: str, dataset: str, stamp: float, kind: str, params: tuple) ->
 
     `params` is a tuple of (name, value) pairs so the cache key is hashable and explicit.
     """
-    from dashboard import backend
+    from core.analysis.summary import data_summary
+    from core.data.store import events_path, load_manifest
 
-    return backend.analytic(Workspace(Path(root)), dataset, kind, dict(params))
+    ws = Workspace(Path(root))
+    path = events_path(ws, dataset)
+    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
+    if kind == "summary":
+        return data_summary(path, load_manifest(ws, dataset))
+    return _analytics()[kind](path, **kwargs)
 
 
-@st.cache_data(show_spinner="Scoring the model…", max_entries=32)
-def run_result(root: str, run: str, stamp: float, kind: str, params: tuple) -> Any:
-    """A model-based result of a run (quality, segments, anomalies, predictions), cached per checkpoint."""
-    from dashboard import backend
+@st.cache_data(show_spinner=False, max_entries=32)
+def headline(root: str, dataset: str, run: str | None, stamps: tuple) -> run_info.Headline:
+    """The Home cards, from files only (core.analysis.run_info.headline)."""
+    return run_info.headline(Workspace(Path(root)), dataset, run)
 
-    return backend.run_result(Workspace(Path(root)), run, kind, dict(params))
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def run_outputs(root: str, run: str, stamps: tuple) -> Any:
+    """metrics, segments, assignments, anomalies of a run (core.reports.build.load_run_outputs)."""
+    from core.reports.build import load_run_outputs
+
+    return load_run_outputs(Workspace(Path(root)), run)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def quality(root: str, run: str, stamps: tuple) -> Any:
+    """Model vs baselines from the run's metrics.json; None when never evaluated."""
+    return run_info.quality_table(Workspace(Path(root)), run)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def user_timeline(root: str, dataset: str, stamp: float, user_id: str) -> Any:
+    from core.data.store import events_path
+
+    return timeline.user_timeline(events_path(Workspace(Path(root)), dataset), user_id)
+
+
+@st.cache_data(show_spinner="Explaining the prediction…", max_entries=64)
+def explanation(root: str, run: str, stamp: float, user_id: str, session: int | None) -> Any:
+    """core.analysis.explain for the user's history up to the end of `session`."""
+    from core.analysis.explain import explain_user
+
+    loaded = loaded_run(root, run, stamp)
+    data = sequences(root, loaded.dataset, dataset_stamp(Workspace(Path(root)), loaded.dataset))
+    return explain_user(loaded, timeline.history_until(data, user_id, session), user_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def predictions(root: str, run: str, stamp: float, user_id: str, steps: tuple, top_k: int) -> Any:
+    """Next actions after the user's whole history (no steps) or after typed steps (what-if)."""
+    from core.analysis import next_actions
+
+    loaded = loaded_run(root, run, stamp)
+    data = sequences(root, loaded.dataset, dataset_stamp(Workspace(Path(root)), loaded.dataset))
+    if not steps:
+        return next_actions.next_actions(loaded, data, [user_id], top_k)[str(user_id)]
+    return next_actions.what_if(loaded, data, list(steps), top_k)
+
+
+@st.cache_data(show_spinner="Generating…", max_entries=64)
+def continuation(root: str, run: str, stamp: float, steps: tuple, n: int, seed: int) -> Any:
+    """A sampled continuation of typed steps (core.analysis.next_actions.generate)."""
+    from core.analysis.next_actions import GenerationConfig, generate
+
+    loaded = loaded_run(root, run, stamp)
+    data = sequences(root, loaded.dataset, dataset_stamp(Workspace(Path(root)), loaded.dataset))
+    return generate(loaded, data, list(steps), GenerationConfig(steps=n, seed=seed))

@@ -37,6 +37,13 @@ def _combobox(page, label: str):
     return page.get_by_role("combobox", name=label, exact=True)
 
 
+def pick(page, label: str, option: str) -> None:
+    """Choose an option of a Streamlit select box as a user would: open it, click the option."""
+    _combobox(page, label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
 def go(page, name: str) -> None:
     """Navigate with the sidebar (keeps the browser session, as a user would)."""
     page.get_by_role("link", name=name).first.click()
@@ -55,8 +62,11 @@ def test_upload_train_attention_report(tmp_path: Path) -> None:
         page.set_default_timeout(60_000)
         page.goto(url)
         page.wait_for_selector("h1:has-text('Behavior Lens')")
+        # a fresh workspace already shows the demo: real numbers before any upload
+        page.get_by_text("Model NDCG@10").wait_for()
         go(page, "Data")
 
+        page.get_by_text("Add a dataset").click()
         page.locator("input[type=file]").set_input_files(str(upload))
         page.get_by_text("Column mapping").wait_for()
         wait_idle(page)
@@ -71,7 +81,7 @@ def test_upload_train_attention_report(tmp_path: Path) -> None:
         page.get_by_text("Ingested").first.wait_for()
 
         go(page, "Train")
-        run_name = page.get_by_label("Run name")
+        run_name = page.get_by_label("Run name").first  # the pre-training tab comes first
         run_name.fill("e2e-run")
         run_name.press("Enter")
         wait_idle(page)
@@ -80,11 +90,14 @@ def test_upload_train_attention_report(tmp_path: Path) -> None:
         page.get_by_text("— finished").wait_for(timeout=300_000)
 
         go(page, "Attention")
+        pick(page, "Trained run", "e2e-run")
         heatmap = page.locator(".js-plotly-plot").first
         heatmap.wait_for()
         assert page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").count() >= 1
 
         go(page, "Reports")
+        assert _combobox(page, "Dataset").get_attribute("value") == "e2e"
+        assert _combobox(page, "Model run").get_attribute("value") == "e2e-run"
         page.get_by_role("button", name="Build report").click()
         download_button = page.get_by_role("button", name="Download HTML")
         download_button.wait_for(timeout=120_000)

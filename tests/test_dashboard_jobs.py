@@ -147,3 +147,42 @@ def test_job_record_is_json_with_pid(workspace, fake_python) -> None:
     assert record["pid"] > 0 and record["config"]["dataset"] == "sample"
     jobs.wait(workspace, "r1", timeout=30)
     assert not os.path.exists(f"/proc/{record['pid']}") or not jobs._is_alive(record["pid"])
+
+
+def test_finetune_args_per_target() -> None:
+    from core.finetune_job import FineTuneJobConfig
+
+    churn = FineTuneJobConfig(parent="p", run="r", target="churn", epochs=2).to_args()
+    assert churn[:6] == ["--run", "p", "--name", "r", "--target", "churn"]
+    assert "--churn-days" in churn and churn[churn.index("--epochs") + 1] == "2"
+    tag = FineTuneJobConfig(parent="p", run="r", target="precedes-purchase").to_args()
+    assert tag[4:6] == ["--tag", "precedes-purchase"] and "--churn-days" not in tag
+    with pytest.raises(BehaviorLensError):
+        FineTuneJobConfig(parent="p", run="r", target="nonsense").to_args()
+
+
+def test_finetune_job_status_lives_in_the_jobs_folder(workspace, fake_python) -> None:
+    from core.finetune_job import FineTuneJobConfig, start_finetune
+
+    with pytest.raises(BehaviorLensError):  # no parent run
+        start_finetune(workspace, FineTuneJobConfig(parent="nope", run="ft"), python=fake_python)
+    (workspace.run_dir("parent")).mkdir(parents=True)
+    (workspace.run_dir("parent") / "config.json").write_text("{}")
+    config = FineTuneJobConfig(parent="parent", run="ft")
+    jobs.spawn(
+        workspace, "ft", {}, [sys.executable, "-c", "import time; time.sleep(30)"], "finetune"
+    )
+    status_path = jobs.jobs_dir(workspace) / "ft.status.json"
+    status_path.write_text(
+        json.dumps({"state": "running", "pid": jobs.read_job(workspace, "ft")["pid"]})
+    )
+    (jobs.jobs_dir(workspace) / "ft.progress.jsonl").write_text('{"step": 2, "total_steps": 4}\n')
+    assert jobs.job_status(workspace, "ft").state == "running"
+    assert jobs.read_progress(workspace, "ft") == [{"step": 2, "total_steps": 4}]
+    assert [s.run for s in jobs.list_jobs(workspace)] == ["ft"]  # the status file is no job
+    with pytest.raises(BehaviorLensError, match="already training"):
+        start_finetune(workspace, config, python=fake_python)
+    with pytest.raises(BehaviorLensError, match="fine-tuning job"):
+        jobs.resume(workspace, "ft")
+    assert jobs.cancel(workspace, "ft")
+    assert jobs.wait(workspace, "ft", timeout=30).state == "failed"  # killed without reporting

@@ -1,8 +1,9 @@
-"""AppTest for every dashboard page: empty workspace, then the sample data with a tiny trained run.
+"""AppTest for every dashboard page: a fresh workspace (the demo installs itself), a workspace
+with the demo switched off, then the demo dataset and shipped run "demo" with its outputs.
 
 Each test runs the real app (navigation included) in a temp workspace chosen by the
 BEHAVIOR_LENS_WORKSPACE variable, switches to a page, and asserts no exception plus what the
-page must show.
+page must show. The demo installs in about a second, so no test trains a model.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.analysis import run_info
+from core.demo import ensure_demo
 from core.workspace import Workspace, atomic_write_json
 from dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")  # AppTest.from_file needs an absolute path
-SAMPLE = ROOT / "sample_data" / "events.csv"
 PAGES = ["home", "data", "train", "attention", "segments", "predict", "anomalies", "reports"]
 
 
 def open_page(page: str, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv(state.WORKSPACE_ENV, str(workspace))
+    monkeypatch.setenv(state.DEMO_ENV, "1")
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     if page != "home":
@@ -38,7 +41,7 @@ def open_page(page: str, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Ap
 def texts(at: AppTest) -> str:
     parts = [
         str(e.value)
-        for kind in ("title", "info", "markdown", "caption", "error", "success")
+        for kind in ("title", "info", "markdown", "caption", "error", "success", "warning")
         for e in getattr(at, kind)
     ]
     return "\n".join(parts)
@@ -54,50 +57,70 @@ def frame_with(at: AppTest, *columns: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def sample_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Sample data ingested and a 1-epoch tiny run trained on it (shared by the module's tests)."""
-    ingest = pytest.importorskip("core.data.ingest")
-    run = pytest.importorskip("core.training.run")
-    config = pytest.importorskip("core.training.config")
+    """The demo: dataset "sample" and the shipped run "demo" with metrics, segments, anomalies."""
     root = tmp_path_factory.mktemp("dash") / "ws"
-    ws = Workspace(root)
-    ingest.ingest(SAMPLE, "sample", ws, ingest.IngestOptions())
-    run.train_run(
-        ws,
-        "sample",
-        "tiny",
-        config.TrainConfig(epochs=1, batch_size=256, eval_max_users=100),
-        run.ModelOptions(dim=16, layers=1, heads=2, max_len=20),
-    )
+    info = ensure_demo(Workspace(root))
+    assert info.run == "demo"
     return root
 
 
 @pytest.fixture
 def ws_copy(sample_ws: Path, tmp_path: Path) -> Path:
-    """A private copy, for tests that add files to the workspace."""
+    """A private copy, for tests that add or remove files in the workspace."""
     target = tmp_path / "ws"
     shutil.copytree(sample_ws, target)
     return target
 
 
+def stats(root: Path) -> dict:
+    return json.loads((root / "datasets" / "sample" / "manifest.json").read_text())["stats"]
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_on_an_empty_workspace(page, tmp_path, monkeypatch) -> None:
-    at = open_page(page, tmp_path / "empty", monkeypatch)
+def test_fresh_workspace_installs_the_demo_and_every_page_shows_it(page, tmp_path, monkeypatch):
+    """A first visitor never sees an empty app: the sample dataset and demo run appear."""
+    at = open_page(page, tmp_path / "fresh", monkeypatch)
     assert at.title, "every page has a title"
+    assert "No dataset" not in texts(at) and "No trained run" not in texts(at)
+    assert not at.error
+    ws = Workspace(tmp_path / "fresh")
+    assert ws.dataset_names() == ["sample"] and ws.run_names() == ["demo"]
+    assert at.get("plotly_chart") or at.dataframe or at.get("download_button") or page == "reports"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_is_polite_when_the_demo_is_off(page, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(state.WORKSPACE_ENV, str(tmp_path / "empty"))
+    monkeypatch.setenv(state.DEMO_ENV, "0")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page != "home":
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
     assert "No dataset" in texts(at) or "No trained run" in texts(at)
     assert not at.error
 
 
-def test_home_shows_headline_cards(sample_ws, monkeypatch) -> None:
+def test_home_shows_headline_cards_from_files(sample_ws, monkeypatch) -> None:
     at = open_page("home", sample_ws, monkeypatch)
-    values = [m.value for m in at.metric]
-    assert values[:2] == ["1,500", "57,680"]
-    assert "baseline" in values[2]
+    cards = {m.label: m for m in at.metric}
+    expected = stats(sample_ws)
+    assert cards["Users"].value == f"{expected['users']:,}"
+    assert cards["Events"].value == f"{expected['events']:,}"
+    metrics = json.loads((sample_ws / "runs" / "demo" / "metrics.json").read_text())
+    assert cards["Model NDCG@10"].value == f"{metrics['demo']['ndcg@10']:.3f}"
+    assert "vs Markov chain" in cards["Model NDCG@10"].proto.delta  # the best baseline here
+    assert cards["Segments"].value == "6"
+    flagged = pd.read_parquet(sample_ws / "runs" / "demo" / "anomalies.parquet")["percentile"]
+    assert cards["Flagged users"].value == str(int((flagged >= run_info.FLAG_PERCENTILE).sum()))
+    assert len(at.get("plotly_chart")) == 2  # volume and quality vs baselines
     assert not at.error
 
 
 def test_data_page_profiles_and_funnel_builder(sample_ws, monkeypatch) -> None:
     at = open_page("data", sample_ws, monkeypatch)
-    assert [m.value for m in at.metric][:2] == ["57,680", "1,500"]
+    expected = stats(sample_ws)
+    assert [m.value for m in at.metric][:2] == [f"{expected['events']:,}", f"{expected['users']:,}"]
     steps = at.multiselect(key="data_fun_steps")
     assert steps.value == ["view", "add_to_cart", "purchase"]
     steps.set_value(["view", "purchase"]).run()
@@ -121,7 +144,7 @@ def _fake_job(root: Path, run: str, state_name: str) -> None:
     jobs_dir = root / "jobs"
     atomic_write_json(
         jobs_dir / f"{run}.json",
-        {"run": run, "pid": 999_999_999, "started": time.time(), "config": {}},
+        {"run": run, "kind": "train", "pid": 999_999_999, "started": time.time(), "config": {}},
     )
     folder = root / "runs" / run
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,102 +165,152 @@ def _fake_job(root: Path, run: str, state_name: str) -> None:
     (folder / "progress.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
 
 
-def test_train_page_monitors_a_job_and_lists_runs(ws_copy, monkeypatch) -> None:
+def test_train_page_monitors_a_job_lists_runs_and_shows_quality(ws_copy, monkeypatch) -> None:
     _fake_job(ws_copy, "stopped-run", "cancelled")
     at = open_page("train", ws_copy, monkeypatch)
     assert "stopped-run" in texts(at) and "cancelled" in texts(at)
-    assert len(at.get("plotly_chart")) >= 2  # loss and validation curves
+    assert len(at.get("plotly_chart")) >= 3  # loss and validation curves, quality vs baselines
     assert any(b.label == "Resume" for b in at.button)
-    runs = frame_with(at, "run", "dataset", "objective")
-    assert list(runs["run"]) == ["tiny"] and runs["dataset"].iloc[0] == "sample"
+    runs = frame_with(at, "run", "dataset", "kind")
+    assert list(runs["run"]) == ["demo"] and runs["kind"].iloc[0] == "pre-train"
+    quality = frame_with(at, "model", "ndcg@10")
+    assert list(quality["model"])[0] == "Transformer"
+    assert set(quality["model"]) == {"Transformer", "Most popular", "Markov chain"}
     at.segmented_control(key="train_form_preset").set_value("balanced").run()
     assert at.number_input(key="train_form_epochs_balanced").value == 30
-    at.toggle(key="train_eval").set_value(True).run()
-    quality = frame_with(at, "model", "ndcg@10")
-    assert list(quality["model"]) == ["Transformer", "Most popular", "Markov chain"]
+    assert at.selectbox(key="train_ft_parent").value == "demo"
 
 
-def test_train_page_refuses_a_duplicate_run_name(sample_ws, monkeypatch) -> None:
+def test_train_page_refuses_duplicate_run_names(sample_ws, monkeypatch) -> None:
     at = open_page("train", sample_ws, monkeypatch)
-    at.text_input(key="train_form_run_sample_quick demo").set_value("tiny").run()
+    at.text_input(key="train_form_run_sample_quick demo").set_value("demo").run()
     at.button(key="train_form_start").click().run()
     assert not at.exception
     assert "already exists" in " ".join(str(e.value) for e in at.error)
+    at = open_page("train", sample_ws, monkeypatch)
+    at.text_input(key="train_ft_run_demo_next-session-purchase").set_value("demo").run()
+    at.button(key="train_ft_start").click().run()
+    assert "already exists" in " ".join(str(e.value) for e in at.error)
 
 
-def test_attention_page_heatmap_per_layer_and_head(sample_ws, monkeypatch) -> None:
+def test_attention_page_raw_rollout_and_integrated_gradients(sample_ws, monkeypatch) -> None:
     at = open_page("attention", sample_ws, monkeypatch)
     at.selectbox(key="att_head").set_value(0).run()
     assert not at.exception and not at.error
     charts = at.get("plotly_chart")
-    assert len(charts) == 3  # raw heatmap, rollout bars, rollout heatmap
+    assert len(charts) == 4  # raw heatmap, rollout bars, rollout heatmap, IG bars
     figure = json.loads(charts[0].proto.spec)
     labels = figure["data"][0]["x"]
     assert labels and all(" · " in label for label in labels)  # "event · item" on the axes
+    assert "exploratory" in " ".join(t.label for t in at.tabs).lower()
+    ig = json.loads(charts[3].proto.spec)["data"][0]
+    assert ig["x"] == labels  # one attribution per event of the timeline
+    assert "completeness error" in texts(at)
 
 
-def test_predict_page_what_if_appends_events(sample_ws, monkeypatch) -> None:
+def test_attention_page_earlier_session_explains_an_earlier_history(sample_ws, monkeypatch):
+    at = open_page("attention", sample_ws, monkeypatch)
+    last = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
+    box = at.selectbox(key="att_session")
+    first_session = int(box.options[0].split()[-1])  # options are shown as "session N"
+    at.selectbox(key="att_session").set_value(first_session).run()
+    assert not at.exception and not at.error
+    first = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
+    assert first != last and len(first) <= len(last)
+
+
+def test_predict_page_what_if_and_generation(sample_ws, monkeypatch) -> None:
     at = open_page("predict", sample_ws, monkeypatch)
     assert len(at.get("plotly_chart")) == 2
     at.selectbox(key="pred_wi_event").set_value("purchase").run()
     at.button(key="pred_wi_add").click().run()
     assert not at.exception and not at.error
-    assert "Appended: purchase" in texts(at)
+    assert "Appended:** purchase" in texts(at)
+    assert len(at.get("plotly_chart")) == 6  # now, before, after
+    at.button(key="pred_gen").click().run()
+    generated = frame_with(at, "step", "item", "event", "item_prob")
+    assert len(generated) == 8
     at.button(key="pred_wi_clear").click().run()
     assert "Appended" not in texts(at)
 
 
-def test_segments_and_anomalies_pages_read_run_outputs(ws_copy, monkeypatch) -> None:
+def test_segments_page_map_profiles_and_rename(ws_copy, monkeypatch) -> None:
+    at = open_page("segments", ws_copy, monkeypatch)
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(figure["data"]) == 6 and figure["layout"]["dragmode"] == "lasso"
+    profiles = at.dataframe[1].value
+    assert profiles.shape[1] == 4  # four segments side by side by default
+    at.text_input(key="seg_name_1").set_value("decisive buyers")
+    at.button[-1].click().run()  # "Save names" of the rename form
+    assert not at.exception and not at.error
+    saved = json.loads((ws_copy / "runs" / "demo" / "segment_names.json").read_text())
+    assert saved["1"] == "decisive buyers"
+    assert "decisive buyers" in list(at.dataframe[1].value.columns)
+
+
+def test_segments_page_computes_missing_segments(ws_copy, monkeypatch) -> None:
+    for name in ("segments.parquet", "segment_assignments.parquet"):
+        (ws_copy / "runs" / "demo" / name).unlink()
     at = open_page("segments", ws_copy, monkeypatch)
     assert "No segments" in texts(at)
-    folder = ws_copy / "runs" / "tiny"
-    pd.DataFrame(
-        {"segment": [0, 1], "name": ["bargain hunters", "buyers"], "size": [3, 2]}
-    ).to_parquet(folder / "segments.parquet")
-    users = ["2040", "2041", "2042", "2043", "2044"]
-    pd.DataFrame(
-        {
-            "user_id": users,
-            "segment": [0, 0, 0, 1, 1],
-            "x": [0.0, 1, 2, 3, 4],
-            "y": [1.0, 0, 1, 0, 1],
-        }
-    ).to_parquet(folder / "segment_assignments.parquet")
-    pd.DataFrame(
-        {
-            "user_id": users,
-            "score": [0.9, 0.1, 0.5, 0.2, 0.3],
-            "reason": ["60 views in 60 s"] + ["normal"] * 4,
-        }
-    ).to_parquet(folder / "anomalies.parquet")
-    at = open_page("segments", ws_copy, monkeypatch)
-    assert list(frame_with(at, "segment", "name", "size")["name"]) == ["bargain hunters", "buyers"]
-    at.text_input(key="seg_name_1").set_value("decisive buyers").run()
-    assert "decisive buyers" in list(frame_with(at, "segment", "name", "size")["name"])
-    at = open_page("anomalies", ws_copy, monkeypatch)
+    at.button(key="seg_compute").click().run()
+    assert not at.exception and not at.error
+    assert (ws_copy / "runs" / "demo" / "segment_assignments.parquet").is_file()
+    assert at.get("plotly_chart"), "the map appears after computing"
+
+
+def test_segment_map_selection_maps_back_to_users(sample_ws) -> None:
+    from dashboard.components import charts
+
+    frame = pd.read_parquet(sample_ws / "runs" / "demo" / "segment_assignments.parquet")
+    figure = charts.segment_map(frame)
+    trace = figure.data[2]
+    event = {"selection": {"points": [{"curve_number": 2, "point_index": 1}]}}
+    picked = charts.selected_rows(event, frame)
+    assert list(picked["user_id"]) == [trace.customdata[1][0]]
+    assert charts.selected_rows(None, frame).empty
+
+
+def test_anomalies_page_ranks_with_reasons_and_drills_down(sample_ws, monkeypatch) -> None:
+    at = open_page("anomalies", sample_ws, monkeypatch)
     table = frame_with(at, "score", "reason")
-    assert table["user_id"].iloc[0] == "2040"
+    assert table["score"].is_monotonic_decreasing and table["reason"].str.len().min() > 0
+    assert len(at.get("plotly_chart")) == 1  # score distribution
+    second = str(table["user_id"].iloc[1])
+    at.selectbox(key="ano_drill").set_value(second).run()
     timeline = frame_with(at, "ts", "session", "src_row")
     assert len(timeline) > 0 and set(timeline.columns) >= {"ts", "event", "item"}
+    assert f"Timeline of user {second}" in texts(at)
 
 
-def test_reports_page_builds_and_offers_downloads(sample_ws, monkeypatch) -> None:
-    at = open_page("reports", sample_ws, monkeypatch)
-    at.selectbox(key="rep_run").set_value("tiny").run()
+def test_anomalies_page_computes_missing_scores(ws_copy, monkeypatch) -> None:
+    (ws_copy / "runs" / "demo" / "anomalies.parquet").unlink()
+    at = open_page("anomalies", ws_copy, monkeypatch)
+    assert "No anomaly scores" in texts(at)
+    at.button(key="ano_compute").click().run()
+    assert not at.exception and not at.error
+    assert frame_with(at, "score", "reason")["score"].is_monotonic_decreasing
+
+
+def test_reports_page_builds_for_one_segment_and_offers_downloads(ws_copy, monkeypatch) -> None:
+    (ws_copy / "runs" / "demo" / "segment_names.json").write_text('{"1": "decisive buyers"}')
+    at = open_page("reports", ws_copy, monkeypatch)
+    assert at.selectbox(key="rep_run_sample").value == "demo"
+    assert set(at.multiselect(key="rep_sections_demo").value) >= {"model", "segments"}
+    at.selectbox(key="rep_segment_demo").set_value("1").run()
     at.button(key="rep_build").click().run()
     assert not at.exception and not at.error
-    downloads = at.get("download_button")
-    assert len(downloads) == 2
-    report = at.session_state["bl_report"]
-    assert "<html" in report["html"].lower() and "Transformer" in report["html"]
+    assert len(at.get("download_button")) == 2
+    report = at.session_state[state.REPORT]
+    assert "<html" in report["html"].lower() and "decisive buyers" in report["html"]
 
 
 def test_two_tabs_keep_their_own_selection(ws_copy, monkeypatch) -> None:
     shutil.copytree(ws_copy / "datasets" / "sample", ws_copy / "datasets" / "other")
     first = open_page("data", ws_copy, monkeypatch)
     second = open_page("data", ws_copy, monkeypatch)
-    assert second.session_state[state.DATASET] == "other"  # first in the list
-    first.selectbox(key="data_dataset").set_value("sample").run()
-    second.run()
+    assert second.session_state[state.DATASET] == "sample"  # the demo dataset by default
+    second.selectbox(key="data_dataset").set_value("other").run()
+    first.run()
     assert first.session_state[state.DATASET] == "sample"
     assert second.session_state[state.DATASET] == "other"

@@ -1,13 +1,16 @@
-"""Home: what Behavior Lens does, and headline numbers of the demo (or current) dataset and run."""
+"""Home: what Behavior Lens does, and headline numbers of the demo (or chosen) dataset and run.
+
+Everything here is read from files (manifest, metrics.json, segments, anomalies), so a first
+visitor sees real numbers within seconds; nothing is trained or evaluated on this page.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import backend, state
+from core.analysis import run_info
+from dashboard import state
 from dashboard.components import charts, widgets
-
-HOME_EVAL_USERS = 500  # users scored for the headline card: seconds, not minutes, on a laptop
 
 ws = state.workspace()
 root = str(ws.root)
@@ -19,48 +22,51 @@ st.markdown(
     "intent, **next actions**, **anomalies**, and a **report** to share."
 )
 
-with widgets.friendly_errors("Demo"):
-    state.demo(root)
-
 dataset = widgets.dataset_picker(ws, key="home")
 if dataset is None:
     widgets.no_dataset_message()
     st.stop()
-
-stats = state.manifest(root, dataset, state.dataset_stamp(ws, dataset)).get("stats", {})
-run = widgets.run_picker(ws, key="home")
-
-quality = None
-if run is not None:
-    with widgets.friendly_errors("Model quality"):
-        quality = state.run_result(
-            root, run, state.run_stamp(ws, run), "quality", (("max_users", HOME_EVAL_USERS),)
-        )
+runs = run_info.runs_of(ws, dataset)
+run = widgets.run_picker(ws, key="home", names=runs)
+stamps = (state.dataset_stamp(ws, dataset), *(state.outputs_stamp(ws, run) if run else ()))
+head = state.headline(root, dataset, run, stamps)
 
 
-def _quality_card() -> tuple[str, str | None, str]:
-    if quality is None or quality.empty:
-        return ("Model NDCG@10", None, "Train a model to see how well it predicts the next item.")
-    by_model = quality.set_index("model")["ndcg@10"]
-    best_baseline = max(by_model.get("Most popular", 0.0), by_model.get("Markov chain", 0.0))
-    ratio = by_model["Transformer"] / best_baseline if best_baseline > 0 else float("inf")
-    return (
-        "Model NDCG@10",
-        f"{by_model['Transformer']:.3f} ({ratio:.1f}× baseline)",
-        "Leave-one-out test split, full ranking, against the best of most-popular and Markov chain.",
+def _quality_card() -> tuple:
+    help_text = (
+        "Next-item NDCG@10 on each user's held-out last event (full ranking), against the best "
+        "of the most-popular and Markov-chain baselines. From the run's metrics.json."
     )
+    if head.model_ndcg is None:
+        return ("Model NDCG@10", None, "No evaluation yet: evaluate the run on the Train page.")
+    if head.baseline_ndcg is None:
+        return ("Model NDCG@10", f"{head.model_ndcg:.3f}", help_text)
+    delta = f"{head.model_ndcg - head.baseline_ndcg:+.3f} vs {head.baseline_name}"
+    return ("Model NDCG@10", f"{head.model_ndcg:.3f}", help_text, delta)
 
 
+anomaly_help = (
+    f"Users in the top {100 - run_info.FLAG_PERCENTILE:g}% of anomaly scores "
+    f"(of {head.scored:,} scored)."
+    if head.scored
+    else "No anomaly scores yet: compute them on the Anomalies page."
+)
 widgets.metric_cards(
     [
-        ("Users", f"{stats.get('users', 0):,}", "Distinct users in the dataset."),
-        ("Events", f"{stats.get('events', 0):,}", "Accepted events after ingest."),
+        ("Users", f"{head.users:,}", "Distinct users in the dataset."),
+        ("Events", f"{head.events:,}", "Accepted events after ingest."),
         _quality_card(),
-        ("Segments", None, "User segments arrive with the segmentation part (issue #4)."),
-        ("Anomalies", None, "Anomaly scores arrive with the anomaly part (issue #4)."),
+        (
+            "Segments",
+            None if head.segments is None else str(head.segments),
+            "Groups of users with similar behaviour (Segments page).",
+        ),
+        ("Flagged users", None if head.flagged is None else str(head.flagged), anomaly_help),
     ],
     key="home",
 )
+if run is None:
+    widgets.no_run_message()
 
 left, right = st.columns(2)
 with left, widgets.friendly_errors("Event volume"):
@@ -69,19 +75,15 @@ with left, widgets.friendly_errors("Event volume"):
     )
     st.plotly_chart(charts.volume_chart(volume), key="home_volume")
 with right:
-    if quality is not None and not quality.empty:
+    quality = state.quality(root, run, state.outputs_stamp(ws, run)) if run else None
+    if quality is not None:
         st.plotly_chart(charts.quality_chart(quality), key="home_quality")
-    elif run is None:
-        widgets.no_run_message()
 
 st.subheader("Where to go next")
 st.markdown(
     "- **Data**: upload your own log, map its columns, explore funnels, paths and retention.\n"
-    "- **Train**: pre-train a Transformer in the background and watch it learn.\n"
+    "- **Train**: pre-train or fine-tune a Transformer in the background and watch it learn.\n"
     "- **Attention / Predict**: see which past events drive the model's expectations.\n"
+    "- **Segments / Anomalies**: groups of similar users, and users who behave unusually.\n"
     "- **Reports**: download a self-contained summary to share."
 )
-if backend.part("core.demo") is None:
-    st.caption(
-        "The bundled demo dataset and model are installed by `core.demo` (not in this version yet)."
-    )

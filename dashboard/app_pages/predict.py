@@ -1,13 +1,16 @@
-"""Predict: the model's next actions for a user, and what-if: append events and watch them change."""
+"""Predict: the model's next actions for a user; what-if: append events and watch them change;
+and a sampled continuation of the session."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import backend, state
+from core.analysis.timeline import session_steps
+from dashboard import state
 from dashboard.components import charts, model_views, widgets
 
 ws = state.workspace()
+root = str(ws.root)
 st.title("Predict")
 st.caption("What the model expects a user to do next, with probabilities.")
 
@@ -16,30 +19,49 @@ if context is None:
     st.stop()
 
 sequences = context.sequences
-user = widgets.user_picker(sequences, key="pred")
-top_k = st.slider("How many", 3, 20, 10, key="pred_top_k")
+stamp = state.run_stamp(ws, context.run)
+c1, c2 = st.columns([3, 1])
+with c1:
+    user_id = str(sequences.user_ids[widgets.user_picker(sequences, key="pred")])
+top_k = c2.slider("How many", 3, 20, 8, key="pred_top_k")
 
-what_if_key = f"{state.WHAT_IF}_{context.run}_{user}"
-appended: list[tuple[str, str]] = state.get(what_if_key, [])
+
+def _show(result: object, key: str, note: str) -> None:
+    st.caption(note)
+    left, right = st.columns(2)
+    left.plotly_chart(
+        charts.probability_bars(result.events, "event", "Next event type"), key=f"{key}_events"
+    )
+    right.plotly_chart(
+        charts.probability_bars(result.items, "item", "Next item"), key=f"{key}_items"
+    )
+
 
 now = None
 with widgets.friendly_errors("Prediction"):
-    now = backend.what_if(context.loaded, sequences, user, appended, top_k)
-    left, right = st.columns(2)
-    left.plotly_chart(
-        charts.probability_bars(now.events, "event", "Next event type"), key="pred_events"
-    )
-    right.plotly_chart(charts.probability_bars(now.items, "item", "Next item"), key="pred_items")
+    now = state.predictions(root, context.run, stamp, user_id, (), top_k)
+    _show(now, "pred", f"After the whole history of user {user_id}.")
 
 st.subheader("What if…")
-st.caption("Append hypothetical events to this user's history; the predictions above update.")
+st.caption(
+    "Start from the user's last session, append hypothetical events, and compare the model's "
+    "expectations before and after (typed sessions are read with 30 s between events)."
+)
+base = tuple(session_steps(sequences, user_id, max_steps=context.loaded.model_config.max_len - 5))
+what_if_key = f"{state.WHAT_IF}_{context.run}_{user_id}"
+appended: list[tuple[str, str]] = state.get(what_if_key, [])
+st.markdown(
+    "**Last session:** "
+    + " → ".join(f"{e} · {i}" for i, e in base[-8:])
+    + (f" (last 8 of {len(base)})" if len(base) > 8 else "")
+)
 events = list(sequences.event_vocab.tokens[3:])
-items = [str(i) for i in now.items["item"]] if now is not None else []
+suggested = [str(i) for i in now.items["item"]] if now is not None else []
 c1, c2, c3 = st.columns([2, 2, 1])
 event = c1.selectbox("Event", events, key="pred_wi_event")
 item = c2.selectbox(
     "Item (top predictions, or type any item id)",
-    items,
+    suggested,
     key=f"pred_wi_item_{len(appended)}",
     accept_new_options=True,
 )
@@ -47,7 +69,29 @@ if c3.button("Append", key="pred_wi_add", disabled=not item):
     state.put(what_if_key, [*appended, (str(item), event)])
     st.rerun()
 if appended:
-    st.write("Appended: " + " → ".join(f"{e} · {i}" for i, e in appended))
+    st.markdown("**Appended:** " + " → ".join(f"{e} · {i}" for i, e in appended))
     if st.button("Clear what-if events", key="pred_wi_clear"):
         state.put(what_if_key, [])
         st.rerun()
+    with widgets.friendly_errors("What-if"):
+        before = state.predictions(root, context.run, stamp, user_id, base, top_k)
+        after = state.predictions(root, context.run, stamp, user_id, base + tuple(appended), top_k)
+        if after.unknown:
+            st.warning(
+                f"Not in the model's vocabulary (read as unknown): {', '.join(after.unknown)}"
+            )
+        with st.expander("Before the appended events", expanded=False):
+            _show(before, "pred_before", "The last session alone.")
+        _show(after, "pred_after", "The last session plus the appended events.")
+
+st.subheader("Likely continuation")
+c1, c2, c3 = st.columns([1, 1, 2])
+steps = c1.number_input("Events to generate", 1, 30, 8, key="pred_gen_steps")
+seed = c2.number_input("Seed", 0, 10_000, 0, key="pred_gen_seed")
+c3.caption("Sampled step by step from the model's item and event-type distributions.")
+if st.button("Generate", key="pred_gen"):
+    with widgets.friendly_errors("Generation"):
+        generated = state.continuation(
+            root, context.run, stamp, base + tuple(appended), int(steps), int(seed)
+        )
+        st.dataframe(generated, hide_index=True, key="pred_generated")

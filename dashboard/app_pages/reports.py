@@ -1,57 +1,95 @@
-"""Reports: choose sections (and a segment), preview, download HTML or CSV tables."""
+"""Reports: choose a segment and sections, preview, download HTML or CSV tables."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
 import streamlit as st
 
-from dashboard import backend, state
-from dashboard.components import widgets
+from core.analysis import run_info
+from core.reports.build import build_report_parts
+from core.reports.csv_safe import write_csv_safe
+from dashboard import state
+from dashboard.components import insights, widgets
+
+SECTIONS = {
+    "summary": "Summary",
+    "behaviour": "Behaviour (volume, funnel, paths, retention)",
+    "model": "Model quality vs baselines",
+    "segments": "Segments",
+    "anomalies": "Anomalies",
+}
 
 ws = state.workspace()
-root = str(ws.root)
 st.title("Reports")
-st.caption("A self-contained HTML file (no network needed to open it) or spreadsheet-safe CSVs.")
+st.caption("A self-contained HTML file (opens offline, no scripts) or spreadsheet-safe CSV tables.")
 
 dataset = widgets.dataset_picker(ws, key="rep")
 if dataset is None:
     widgets.no_dataset_message()
     st.stop()
 
-runs = [
-    name for name in ws.run_names() if backend.run_dataset(backend.run_config(ws, name)) == dataset
-]
+runs = run_info.runs_of(ws, dataset)
 run = st.selectbox(
-    "Model run (optional)",
+    "Model run",
     [None, *runs],
-    key="rep_run",
-    format_func=lambda r: "no model sections" if r is None else r,
+    index=1 if runs else 0,
+    key=f"rep_run_{dataset}",
+    format_func=lambda r: "none: behaviour sections only" if r is None else r,
+)
+outputs = insights.outputs(ws, run) if run else None
+segments = run_info.named_segments(ws, run) if run else None
+available = ["summary", "behaviour"] + (
+    [
+        k
+        for k, v in (("model", "metrics"), ("segments", "segments"), ("anomalies", "anomalies"))
+        if getattr(outputs, v) is not None
+    ]
+    if outputs
+    else []
 )
 sections = st.multiselect(
-    "Sections",
-    ["summary", "behaviour", "model", "segments", "anomalies"],
-    default=["summary", "behaviour"] + (["model"] if run else []),
-    key=f"rep_sections_{bool(run)}",
+    "Sections", available, default=available, format_func=SECTIONS.get, key=f"rep_sections_{run}"
 )
 segment = None
-if run:
-    with widgets.friendly_errors():
-        outputs = backend.run_outputs(ws, run)
-        if outputs.segments is not None and "segment" in outputs.segments:
-            choices = [str(s) for s in outputs.segments["segment"]]
-            segment = st.selectbox("Only segment", [None, *choices], key="rep_segment")
+if segments is not None:
+    names = dict(zip(segments["segment"].astype(str), segments["name"], strict=True))
+    segment = st.selectbox(
+        "Users",
+        [None, *names],
+        key=f"rep_segment_{run}",
+        format_func=lambda s: "everyone" if s is None else f"segment {s}: {names[s]}",
+        help="Restrict the analytics and tables to one segment's users.",
+    )
 
-if st.button("Build report", type="primary", key="rep_build"):
+if st.button("Build report", type="primary", key="rep_build", disabled=not sections):
     with st.spinner("Building the report…"), widgets.friendly_errors("Report"):
-        metrics = None
-        if run and "model" in sections:
-            quality = state.run_result(root, run, state.run_stamp(ws, run), "quality", ())
-            metrics = backend.quality_metrics(quality)
-        html, tables = backend.build_report(ws, dataset, run, sections, segment, metrics)
-        state.put("bl_report", {"html": html, "tables": tables, "dataset": dataset})
+        if outputs is not None and segments is not None:
+            outputs = dataclasses.replace(outputs, segments=segments)
+        html, parts = build_report_parts(
+            ws, dataset, run=run, sections=sections, segment_filter=segment, outputs=outputs
+        )
+        state.put(state.REPORT, {"html": html, "tables": parts["tables"], "dataset": dataset})
 
-report = state.get("bl_report")
+
+def csv_zip(tables: dict) -> bytes:
+    """The report's tables as a zip of spreadsheet-safe CSVs (core.reports.csv_safe)."""
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buffer, "w") as archive:
+        for name, table in tables.items():
+            path = Path(tmp) / f"{name}.csv"
+            write_csv_safe(table, path)
+            archive.write(path, arcname=path.name)
+    return buffer.getvalue()
+
+
+report = state.get(state.REPORT)
 if report and report["dataset"] == dataset:
-    c1, c2 = st.columns(2)
+    c1, c2, _ = st.columns([1, 1, 2])
     c1.download_button(
         "Download HTML",
         report["html"],
@@ -60,13 +98,13 @@ if report and report["dataset"] == dataset:
         key="rep_dl_html",
         type="primary",
     )
-    with widgets.friendly_errors("CSV export"):
-        c2.download_button(
-            "Download CSV tables (zip)",
-            backend.csv_zip(report["tables"]),
-            file_name=f"{dataset}-tables.zip",
-            mime="application/zip",
-            key="rep_dl_csv",
-        )
+    c2.download_button(
+        "Download CSV tables (zip)",
+        csv_zip(report["tables"]),
+        file_name=f"{dataset}-tables.zip",
+        mime="application/zip",
+        key="rep_dl_csv",
+    )
+    st.markdown("**Preview**")
     # The report is our own output with every user string escaped and no script in it.
     st.iframe(report["html"], height=900)

@@ -1,69 +1,94 @@
-"""Segments: users mapped in 2-D by segment, profiles side by side, rename, drill down."""
+"""Segments: users mapped in 2-D by segment, lasso/box selection, profiles side by side, rename
+(saved in the run folder), drill down to a user's timeline."""
 
 from __future__ import annotations
 
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from dashboard import backend, state
-from dashboard.components import widgets
+from core.analysis import run_info
+from core.analysis.naming import save_renames
+from core.analysis.segments import segment_run
+from dashboard import state
+from dashboard.components import charts, insights, widgets
 
 ws = state.workspace()
 st.title("Segments")
-st.caption("Groups of users whose behaviour the model encodes alike.")
+st.caption("Groups of users whose behaviour (and the model's encoding of it) is alike.")
 
 run = widgets.run_picker(ws, key="seg")
 if run is None:
     widgets.no_run_message()
     st.stop()
 
-outputs = None
-with widgets.friendly_errors():
-    outputs = backend.run_outputs(ws, run)
-if outputs is None or outputs.segments is None:
-    st.info(
-        f"No segments for run **{run}** yet. Segmentation arrives with the insights part "
-        f"(issue #4): `python -m core segment --run {run}` writes them into the run folder."
-    )
+found = insights.outputs(ws, run)
+if found.segments is None or found.assignments is None:
+    st.info(f"No segments for run **{run}** yet.")
+    if insights.compute_action(
+        "Compute segments",
+        "Segmenting users",
+        lambda p: segment_run(ws, run, on_progress=p),
+        "seg_compute",
+    ):
+        st.rerun()
     st.stop()
 
-profiles: pd.DataFrame = outputs.segments
-names = state.get(state.SEGMENT_NAMES, {})
-with st.expander("Rename segments"):
-    for segment, default in zip(
-        profiles["segment"], profiles.get("name", profiles["segment"]), strict=True
-    ):
-        names[str(segment)] = st.text_input(
-            f"Segment {segment}",
-            value=names.get(str(segment), str(default)),
-            key=f"seg_name_{segment}",
-        )
-    state.put(state.SEGMENT_NAMES, names)
-shown = profiles.assign(name=[names.get(str(s), str(s)) for s in profiles["segment"]])
-st.dataframe(shown, hide_index=True, key="seg_profiles")
+profiles = run_info.named_segments(ws, run)
+names = {int(s): n for s, n in zip(profiles["segment"], profiles["name"], strict=True)}
+assignments = found.assignments.assign(
+    segment_name=[names.get(int(s), str(s)) for s in found.assignments["segment"]]
+)
+dataset = run_info.run_meta(ws, run).get("dataset", "")
 
-assignments = outputs.assignments
-if assignments is not None and {"x", "y"} <= set(assignments.columns):
-    frame = assignments.assign(segment=assignments["segment"].astype(str))
-    frame["name"] = [names.get(s, s) for s in frame["segment"]]
-    fig = px.scatter(
-        frame,
-        x="x",
-        y="y",
-        color="name",
-        hover_data=["user_id", "segment"],
-        title="Users, by segment",
+st.subheader("Map of users")
+st.caption(
+    "Each point is a user, placed so that similar users sit close. Drag a lasso or a box to select."
+)
+event = st.plotly_chart(
+    charts.segment_map(assignments),
+    key="seg_map",
+    on_select="rerun",
+    selection_mode=("lasso", "box"),
+)
+picked = charts.selected_rows(event, assignments)
+left, right = st.columns([3, 2])
+with left:
+    st.markdown(
+        f"**{len(picked):,} users selected**"
+        if len(picked)
+        else "**No selection yet**: lasso or box on the map"
     )
-    event = st.plotly_chart(fig, key="seg_map", on_select="rerun", selection_mode=("lasso", "box"))
-    picked = [p["point_index"] for p in event.selection.get("points", [])] if event else []
-    selected = frame.iloc[picked] if picked else frame.head(0)
-    st.markdown(f"**{len(selected)} users selected** (lasso or box on the map)")
-    st.dataframe(selected, hide_index=True, key="seg_selected")
-    if not selected.empty:
-        user = st.selectbox("Timeline of", selected["user_id"].astype(str), key="seg_user")
-        dataset = backend.run_dataset(backend.run_config(ws, run))
-        with widgets.friendly_errors():
-            st.dataframe(
-                backend.user_timeline(ws, dataset, user), hide_index=True, key="seg_timeline"
+    st.dataframe(
+        picked[["user_id", "segment", "segment_name", "x", "y"]],
+        hide_index=True,
+        key="seg_selected",
+        height=250,
+    )
+with right:
+    insights.drill_down(ws, dataset, [str(u) for u in picked["user_id"]], key="seg")
+
+st.subheader("Profiles side by side")
+chosen = st.multiselect(
+    "Compare segments",
+    list(names),
+    default=list(names)[:4],
+    format_func=lambda s: f"{s}: {names[s]}",
+    key="seg_compare",
+)
+st.dataframe(charts.profile_table(profiles, chosen), key="seg_profiles")
+st.plotly_chart(charts.segment_mix_chart(profiles, chosen), key="seg_mix")
+
+with st.expander("Rename segments"):
+    st.caption("Names are saved in the run folder (segment_names.json) and used by reports.")
+    with st.form("seg_rename_form"):
+        edited = {
+            s: st.text_input(f"Segment {s} (auto: {auto})", value=names[s], key=f"seg_name_{s}")
+            for s, auto in zip(
+                profiles["segment"],
+                profiles["auto_name"] if "auto_name" in profiles else profiles["name"],
+                strict=True,
             )
+        }
+        if st.form_submit_button("Save names"):
+            with widgets.friendly_errors("Rename"):
+                save_renames(ws.existing_run_dir(run), {int(s): n for s, n in edited.items()})
+                st.rerun()

@@ -1,14 +1,18 @@
-"""Train: launch pre-training in the background, watch it live, compare runs and baselines."""
+"""Train: launch pre-training or fine-tuning in the background, watch it live, compare runs and
+baselines."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core import jobs
+from core.analysis import run_info
+from core.finetune_job import start_finetune
 from dashboard import state
-from dashboard.components import charts, training, widgets
+from dashboard.components import charts, insights, training, widgets
 
 ws = state.workspace()
+root = str(ws.root)
 st.title("Train")
 st.caption(
     "Training runs as a separate process: it keeps going when you reload the page, switch pages "
@@ -22,25 +26,59 @@ if dataset is None:
 
 with st.container(border=True):
     st.subheader("New run")
-    config = training.launch_form(ws, dataset, key="train_form")
-    if config is not None:
-        with widgets.friendly_errors("Cannot start training"):
-            jobs.start_training(ws, config)
-            state.put(state.TRAIN_RUN, config.run)
-            st.toast(f"Training {config.run} started.")
+    pretrain_tab, finetune_tab = st.tabs(["Pre-train a model", "Fine-tune for a target"])
+    with pretrain_tab:
+        config = training.launch_form(ws, dataset, key="train_form")
+        if config is not None:
+            with widgets.friendly_errors("Cannot start training"):
+                jobs.start_training(ws, config)
+                state.put(state.TRAIN_RUN, config.run)
+                st.toast(f"Training {config.run} started.")
+    with finetune_tab:
+        table = run_info.run_table(ws)
+        parents = (
+            list(table[(table["dataset"] == dataset) & (table["kind"] == "pre-train")]["run"])
+            if not table.empty
+            else []
+        )
+        tune = training.finetune_form(ws, dataset, parents, key="train_ft")
+        if tune is not None:
+            with widgets.friendly_errors("Cannot start fine-tuning"):
+                start_finetune(ws, tune)
+                state.put(state.TRAIN_RUN, tune.run)
+                st.toast(f"Fine-tuning {tune.run} started.")
 
 st.subheader("Progress")
 training.live_monitor(ws, key="train_live")
 
 st.subheader("Trained runs")
 with widgets.friendly_errors("Run list"):
-    table = training.run_table(ws)
+    table = run_info.run_table(ws)
     if table.empty:
         st.caption("No finished run yet.")
+        st.stop()
+    st.dataframe(table, hide_index=True, key="train_runs")
+
+st.subheader("Quality vs baselines")
+pretrained = list(table[table["kind"] == "pre-train"]["run"])
+run = widgets.run_picker(ws, key="train_quality", label="Run", names=pretrained)
+if run is not None:
+    quality = state.quality(root, run, state.outputs_stamp(ws, run))
+    if quality is None:
+        st.info(
+            f"Run **{run}** has not been evaluated yet: score it and the two baselines on every "
+            "user's held-out last event."
+        )
     else:
-        st.dataframe(table, hide_index=True, key="train_runs")
-        run = widgets.run_picker(ws, key="train_quality", label="Compare with baselines")
-        if run is not None and st.toggle("Evaluate on held-out events", key="train_eval"):
-            quality = state.run_result(str(ws.root), run, state.run_stamp(ws, run), "quality", ())
-            st.plotly_chart(charts.quality_chart(quality), key="train_quality_chart")
-            st.dataframe(quality, hide_index=True, key="train_quality_table")
+        left, right = st.columns([2, 3])
+        left.plotly_chart(charts.quality_chart(quality), key="train_quality_chart")
+        right.dataframe(quality, hide_index=True, key="train_quality_table")
+    label = "Evaluate" if quality is None else "Re-evaluate"
+    if insights.compute_action(
+        label,
+        f"Evaluating {run} and the baselines",
+        lambda p: run_info.evaluate_run(ws, run, on_progress=p),
+        key="train_eval",
+        primary=quality is None,
+    ):
+        st.rerun()

@@ -7,6 +7,7 @@ Every figure gets readable axis titles and a hover that names what a point is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 ACCENT = "#4F46E5"
+POSITIVE = "#059669"  # attribution that raises the prediction
+NEGATIVE = "#DC2626"  # attribution that lowers it
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "template": "plotly_white"}
 
 
@@ -106,8 +109,14 @@ def curves_chart(progress: pd.DataFrame, columns: Sequence[str], title: str) -> 
 
 def quality_chart(quality: pd.DataFrame, metric: str = "ndcg@10") -> go.Figure:
     """Bars of one metric for the model and its baselines (higher is better)."""
+    colors = {m: ACCENT if m == "Transformer" else "#9CA3AF" for m in quality["model"]}
     fig = px.bar(
-        quality, x="model", y=metric, color="model", title=f"{metric.upper()} on held-out events"
+        quality,
+        x="model",
+        y=metric,
+        color="model",
+        color_discrete_map=colors,
+        title=f"{metric.upper()} on held-out events (baselines in grey)",
     )
     fig.update_layout(**_LAYOUT, showlegend=False, xaxis_title=None)
     return fig
@@ -136,23 +145,154 @@ def attention_heatmap(
     return fig
 
 
-def importance_bars(values: np.ndarray, labels: Sequence[str], title: str) -> go.Figure:
-    """One bar per event of the timeline (e.g. rollout attention to each event from the last)."""
+def event_labels(events: Sequence[Any]) -> tuple[list[str], list[str]]:
+    """Axis labels ("event · item") and hover text for core.analysis.explain EventLabels."""
+    labels = [f"{e.event} · {e.item}" for e in events]
+    hover = [
+        "<br>".join(
+            part
+            for part in (
+                f"#{e.position} {e.event} · item {e.item}",
+                f"category {e.category}" if e.category else "",
+                (e.timestamp or "").replace("T", " ")[:19],
+            )
+            if part
+        )
+        for e in events
+    ]
+    return labels, hover
+
+
+def importance_bars(
+    values: np.ndarray, labels: Sequence[str], hover: Sequence[str], title: str
+) -> go.Figure:
+    """One bar per event of the timeline (e.g. rollout share of each event at the prediction)."""
     axis = [f"{i}: {label}" for i, label in enumerate(labels)]
-    fig = px.bar(x=axis, y=values, title=title, color_discrete_sequence=[ACCENT])
-    fig.update_layout(**_LAYOUT, xaxis_title="event", yaxis_title="weight")
+    fig = go.Figure(
+        go.Bar(
+            x=axis,
+            y=values,
+            marker_color=ACCENT,
+            customdata=list(hover),
+            hovertemplate="%{customdata}<br>share %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_LAYOUT, title=title, xaxis_title="event (oldest first)", yaxis_title="share"
+    )
+    return fig
+
+
+def attribution_bars(
+    values: np.ndarray, labels: Sequence[str], hover: Sequence[str], title: str
+) -> go.Figure:
+    """Signed attribution per event: green raises the predicted item's score, red lowers it."""
+    axis = [f"{i}: {label}" for i, label in enumerate(labels)]
+    colors = [POSITIVE if v >= 0 else NEGATIVE for v in values]
+    fig = go.Figure(
+        go.Bar(
+            x=axis,
+            y=values,
+            marker_color=colors,
+            customdata=list(hover),
+            hovertemplate="%{customdata}<br>attribution %{y:+.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **_LAYOUT, title=title, xaxis_title="event (oldest first)", yaxis_title="attribution"
+    )
     return fig
 
 
 def probability_bars(frame: pd.DataFrame, label: str, title: str) -> go.Figure:
-    """Horizontal probability bars, most likely on top."""
+    """Horizontal probability bars (column `prob`), most likely on top."""
+    frame = frame.assign(**{label: frame[label].astype(str)})
     fig = px.bar(
         frame.iloc[::-1],
-        x="probability",
+        x="prob",
         y=label,
         orientation="h",
         title=title,
         color_discrete_sequence=[ACCENT],
     )
-    fig.update_layout(**_LAYOUT, yaxis_title=None, xaxis_tickformat=".0%")
+    fig.update_layout(
+        **_LAYOUT,
+        yaxis_title=None,
+        xaxis_title="probability",
+        xaxis_tickformat=".0%" if frame["prob"].max() >= 0.1 else ".1%",  # small item probs
+    )
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def _map_groups(assignments: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One trace per segment, in segment order: trace i, point j = row j of group i."""
+    ordered = assignments.sort_values("segment", kind="stable")
+    return [
+        (f"{seg}: {group['segment_name'].iloc[0]}", group)
+        for seg, group in ordered.groupby("segment", sort=True)
+    ]
+
+
+def segment_map(assignments: pd.DataFrame, max_points_svg: int = 5000) -> go.Figure:
+    """2-D map of users coloured by segment; hover names the user and the segment."""
+    trace = go.Scatter if len(assignments) <= max_points_svg else go.Scattergl
+    fig = go.Figure()
+    for label, group in _map_groups(assignments):
+        fig.add_trace(
+            trace(
+                x=group["x"],
+                y=group["y"],
+                mode="markers",
+                name=label,
+                marker={"size": 6, "opacity": 0.75},
+                customdata=group[["user_id"]].astype(str).to_numpy(),
+                hovertemplate=f"user %{{customdata[0]}}<br>{label}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **_LAYOUT, height=520, dragmode="lasso", legend_title="segment", title="Users by segment"
+    )
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    return fig
+
+
+def selected_rows(event: Any, assignments: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `assignments` picked by a lasso/box on `segment_map` (empty when none)."""
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    groups = _map_groups(assignments)
+    picked = [
+        groups[p["curve_number"]][1].index[p["point_index"]]
+        for p in points
+        if p.get("curve_number", -1) < len(groups) and "point_index" in p
+    ]
+    return assignments.loc[picked]
+
+
+def profile_table(profiles: pd.DataFrame, segments: Sequence[int]) -> pd.DataFrame:
+    """Segments side by side: one column per chosen segment, one row per profile measure."""
+    chosen = profiles[profiles["segment"].isin(list(segments))]
+    shown = chosen.drop(columns=[c for c in ("auto_name",) if c in chosen])
+    table = shown.set_index("name").drop(columns=["segment"]).T
+    return table.map(lambda v: f"{v:.3g}" if isinstance(v, float) else str(v))
+
+
+def segment_mix_chart(profiles: pd.DataFrame, segments: Sequence[int]) -> go.Figure:
+    """Event mix (share of each event type) of the chosen segments, grouped bars."""
+    chosen = profiles[profiles["segment"].isin(list(segments))]
+    mix = [c for c in chosen.columns if c.startswith("mix:")]
+    long = chosen.melt(id_vars=["name"], value_vars=mix, var_name="event", value_name="of events")
+    long["event"] = long["event"].str.removeprefix("mix:")
+    fig = px.bar(long, x="event", y="of events", color="name", barmode="group", title="Event mix")
+    fig.update_layout(**_LAYOUT, yaxis_tickformat=".0%", legend_title="segment", xaxis_title=None)
+    return fig
+
+
+def score_histogram(scores: pd.DataFrame, flagged_at: float) -> go.Figure:
+    """Distribution of anomaly scores with a line where users start to count as flagged."""
+    fig = px.histogram(scores, x="score", nbins=60, title="Anomaly score distribution")
+    fig.update_traces(marker_color=ACCENT)
+    fig.add_vline(x=flagged_at, line_dash="dash", line_color=NEGATIVE, annotation_text="flagged")
+    fig.update_layout(**_LAYOUT, yaxis_title="users", bargap=0.05)
     return fig

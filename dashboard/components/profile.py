@@ -6,9 +6,9 @@ takes a `key` prefix for its widgets.
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
+from core.analysis.retention import retention_matrix
 from core.workspace import Workspace
 from dashboard import state
 from dashboard.components import charts, widgets
@@ -107,7 +107,7 @@ def retention(ws: Workspace, dataset: str, key: str) -> None:
     if long.empty:
         st.info("Not enough history for retention cohorts.")
         return
-    matrix = long.pivot(index="cohort", columns="period", values="share")
-    sizes = long.groupby("cohort")["cohort_size"].first()
+    matrix = retention_matrix(long)
+    sizes = retention_matrix(long, "cohort_size")[0]
     matrix.index = [f"{c} ({int(sizes[c])} users)" for c in matrix.index]
-    st.plotly_chart(charts.retention_heatmap(pd.DataFrame(matrix), period), key=f"{key}_heat")
+    st.plotly_chart(charts.retention_heatmap(matrix, period), key=f"{key}_heat")

@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
+from core.finetune_job import DERIVED_TARGETS, FineTuneJobConfig
 from core.workspace import Workspace
-from dashboard import backend, state
+from dashboard import state
 from dashboard.components import charts, widgets
 
 POLL_SECONDS = 1.0  # how often the monitor re-reads a running job's files
@@ -135,7 +136,12 @@ def _controls(ws: Workspace, status: jobs.JobStatus, key: str) -> None:
     if status.active and st.button("Cancel", key=f"{key}_cancel"):
         jobs.cancel(ws, status.run)
         st.toast(f"Stopping {status.run}: it saves a checkpoint first.")
-    if status.state in ("cancelled", "failed") and st.button("Resume", key=f"{key}_resume"):
+    resumable = (jobs.read_job(ws, status.run) or {}).get("kind", "train") == "train"
+    if (
+        resumable
+        and status.state in ("cancelled", "failed")
+        and st.button("Resume", key=f"{key}_resume")
+    ):
         with widgets.friendly_errors("Resume failed"):
             jobs.resume(ws, status.run)
             st.rerun()
@@ -168,23 +174,39 @@ def live_monitor(ws: Workspace, key: str) -> None:
     _poll()
 
 
-def run_table(ws: Workspace) -> pd.DataFrame:
-    """Finished runs with their dataset, objective and best validation metrics (config.json)."""
-    rows = []
-    for name in ws.run_names():
-        config = backend.run_config(ws, name)
-        metrics = config.get("metrics") or {}
-        flat = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
-        for scope in ("val", "best"):
-            if isinstance(metrics.get(scope), dict):
-                flat.update({k: v for k, v in metrics[scope].items() if isinstance(v, int | float)})
-        train = config.get("train") or config.get("train_config") or {}
-        rows.append(
-            {
-                "run": name,
-                "dataset": backend.run_dataset(config),
-                "objective": train.get("objective"),
-                **flat,
-            }
-        )
-    return pd.DataFrame(rows)
+TARGET_HELP = {
+    "next-session-purchase": "Will the user buy in their next session? (from the data itself)",
+    "churn": "Will the user stay inactive for the next N days?",
+    "precedes-purchase": "Tag each event: is a purchase coming later in this session?",
+}
+
+
+def finetune_form(
+    ws: Workspace, dataset: str, parents: list[str], key: str
+) -> FineTuneJobConfig | None:
+    """Fine-tune a pre-trained run on a target derived from the data; returns the config on Start."""
+    if not parents:
+        st.info("Fine-tuning starts from a pre-trained run of this dataset: pre-train one first.")
+        return None
+    c1, c2, c3, c4 = st.columns(4)
+    parent = c1.selectbox("Start from", parents, key=f"{key}_parent")
+    target = c2.selectbox(
+        "Target",
+        DERIVED_TARGETS,
+        key=f"{key}_target",
+        help=" · ".join(f"{k}: {v}" for k, v in TARGET_HELP.items()),
+    )
+    epochs = c3.number_input("Epochs", 1, 200, 5, key=f"{key}_epochs")
+    minutes = c4.number_input("Time budget (min)", 0.5, 600.0, 2.0, step=0.5, key=f"{key}_minutes")
+    st.caption(TARGET_HELP[target] + " Compared with a bag-of-events logistic regression.")
+    default_name = f"{parent}-{target.split('-')[0]}-{time.strftime('%H%M%S')}"
+    run = st.text_input("Run name", value=default_name, key=f"{key}_run_{parent}_{target}")
+    if not st.button("Start fine-tuning", type="primary", key=f"{key}_start"):
+        return None
+    return FineTuneJobConfig(
+        parent=parent,
+        run=run.strip(),
+        target=target,
+        epochs=int(epochs),
+        max_minutes=float(minutes),
+    )

@@ -7,16 +7,24 @@ from that file on disk.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+import pandas as pd
 import streamlit as st
 
+from core.data.ingest import IngestOptions, ingest, preview
+from core.data.mapping import MappingPreview
 from core.progress import ProgressEvent
 from core.workspace import Workspace
-from dashboard import backend, state
+from dashboard import state
 from dashboard.components import widgets
+
+UPLOAD_CHUNK = 16 << 20  # bytes copied per read when saving an upload
 
 ROLES = ("user", "time", "event", "item", "session", "category")
 NONE = "(none)"
@@ -32,11 +40,33 @@ FILE_TYPES = ["csv", "tsv", "txt", "parquet", "inter"]
 
 
 def _tab_folder(ws: Workspace) -> Path:
-    token = state.get("bl_tab_token")
+    token = state.get(state.TAB_TOKEN)
     if token is None:
         token = uuid.uuid4().hex[:12]
-        state.put("bl_tab_token", token)
+        state.put(state.TAB_TOKEN, token)
     return ws.root / "uploads" / token
+
+
+def save_upload(stream: BinaryIO, filename: str, folder: Path) -> Path:
+    """Copy an uploaded file to disk in 16 MB chunks (never `.getvalue()`: no second copy).
+
+    Written under a temp name and renamed, so a half-copied upload is never ingested.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).name) or "upload"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / safe
+    partial = folder / f".{safe}.partial"
+    stream.seek(0)
+    with open(partial, "wb") as out:
+        shutil.copyfileobj(stream, out, length=UPLOAD_CHUNK)
+    os.replace(partial, target)
+    return target
+
+
+def dataset_name_for(filename: str) -> str:
+    """A valid dataset name proposed from an uploaded file's name."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).stem).strip("._-")
+    return (stem or "dataset")[:100]
 
 
 def saved_upload(ws: Workspace, key: str) -> Path | None:
@@ -50,19 +80,19 @@ def saved_upload(ws: Workspace, key: str) -> Path | None:
         return None
     record = state.get(state.UPLOAD) or {}
     if record.get("file_id") != uploaded.file_id or not Path(record.get("path", "")).is_file():
-        path = backend.save_upload(uploaded, uploaded.name, _tab_folder(ws))
+        path = save_upload(uploaded, uploaded.name, _tab_folder(ws))
         record = {"file_id": uploaded.file_id, "path": str(path), "name": uploaded.name}
         state.put(state.UPLOAD, record)
     return Path(record["path"])
 
 
-def mapping_form(proposal: backend.MappingProposal, key: str) -> dict[str, str | None]:
+def mapping_form(proposal: MappingPreview, key: str) -> dict[str, str | None]:
     """One select box per role, defaulting to the detected column."""
-    options = [NONE, *proposal.columns]
+    options = [NONE, *proposal.source.columns]
     chosen: dict[str, str | None] = {}
     columns = st.columns(len(ROLES))
     for column, role in zip(columns, ROLES, strict=True):
-        detected = proposal.mapping.get(role)
+        detected = getattr(proposal.mapping, role)
         how = proposal.detected_by.get(role)
         pick = column.selectbox(
             role.capitalize(),
@@ -84,7 +114,8 @@ def run_ingest(ws: Workspace, path: Path, name: str, mapping: dict[str, str | No
             bar.progress(event.fraction or 0.0, text=f"{event.stage} {event.message}".strip())
 
         with widgets.friendly_errors("Ingest failed"):
-            summary = backend.ingest_file(ws, path, name, mapping, on_progress=on_progress)
+            options = IngestOptions(**{role: column for role, column in mapping.items() if column})
+            summary = ingest(path, name, ws, options, on_progress=on_progress)
             bar.progress(1.0, text="done")
             status.update(label=f"Ingested **{name}**", state="complete")
             state.put(state.DATASET, name)
@@ -109,14 +140,13 @@ def add_dataset(ws: Workspace, key: str) -> None:
         st.caption("Files stay on this machine, in the workspace folder.")
         return
     with widgets.friendly_errors("Cannot read this file"):
-        proposal = backend.detect_mapping(path)
-        st.markdown(f"**Preview** · detected format: `{proposal.format}`")
-        st.dataframe(proposal.preview, hide_index=True, key=f"{key}_preview")
+        proposal = preview(path)
+        st.markdown(f"**Preview** · detected format: `{proposal.source.format}`")
+        frame = pd.DataFrame(proposal.preview, columns=proposal.source.columns)
+        st.dataframe(frame, hide_index=True, key=f"{key}_preview")
         st.markdown("**Column mapping** (auto-detected; change any that are wrong)")
         mapping = mapping_form(proposal, key)
-        name = st.text_input(
-            "Dataset name", value=backend.dataset_name_for(path.name), key=f"{key}_name"
-        )
+        name = st.text_input("Dataset name", value=dataset_name_for(path.name), key=f"{key}_name")
         if name in ws.dataset_names():
             st.warning(f"A dataset named {name!r} exists; ingesting replaces it.")
         if st.button("Ingest", type="primary", key=f"{key}_go"):

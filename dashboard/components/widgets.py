@@ -15,23 +15,32 @@ import streamlit as st
 
 from core.errors import BehaviorLensError
 from core.workspace import Workspace
-from dashboard import backend, state
+from dashboard import state
 
 
 @contextmanager
 def friendly_errors(what: str = "") -> Iterator[None]:
-    """Show a user error (bad file, missing run, part not ready) as a message, not a traceback."""
+    """Show a user error (bad file, missing run, bad input) as a message, not a traceback."""
     try:
         yield
-    except backend.NotReady as error:
-        st.info(str(error))
     except BehaviorLensError as error:
         st.error(f"{what}: {error}" if what else str(error))
 
 
-def _remembered(options: list[str], key: str, fallback: str | None) -> int:
-    current = state.get(key) or fallback
-    return options.index(current) if current in options else 0
+def _synced_select(label: str, names: list[str], state_key: str, fallback: Any, key: str) -> str:
+    """A select box that follows the tab's choice in `state_key` across pages.
+
+    The widget is set from session state before it is drawn (so a choice made elsewhere, e.g.
+    ingesting a new dataset, shows here) and writes back through on_change.
+    """
+    current = state.get(state_key) or fallback
+    if current not in names:
+        current = names[0]
+    st.session_state[key] = current
+    state.put(state_key, current)
+    return st.selectbox(
+        label, names, key=key, on_change=lambda: state.put(state_key, st.session_state[key])
+    )
 
 
 def dataset_picker(ws: Workspace, key: str, label: str = "Dataset") -> str | None:
@@ -40,22 +49,20 @@ def dataset_picker(ws: Workspace, key: str, label: str = "Dataset") -> str | Non
     if not names:
         return None
     demo = state.demo(str(ws.root))
-    index = _remembered(names, state.DATASET, getattr(demo, "dataset", None))
-    chosen = st.selectbox(label, names, index=index, key=f"{key}_dataset")
-    state.put(state.DATASET, chosen)
-    return chosen
+    return _synced_select(
+        label, names, state.DATASET, getattr(demo, "dataset", None), f"{key}_dataset"
+    )
 
 
-def run_picker(ws: Workspace, key: str, label: str = "Trained run") -> str | None:
-    """Select box over the finished runs in the workspace; None when there is none."""
-    names = ws.run_names()
+def run_picker(
+    ws: Workspace, key: str, label: str = "Trained run", names: list[str] | None = None
+) -> str | None:
+    """Select box over finished runs (default: all in the workspace); None when there is none."""
+    names = ws.run_names() if names is None else names
     if not names:
         return None
     demo = state.demo(str(ws.root))
-    index = _remembered(names, state.RUN, getattr(demo, "run", None))
-    chosen = st.selectbox(label, names, index=index, key=f"{key}_run")
-    state.put(state.RUN, chosen)
-    return chosen
+    return _synced_select(label, names, state.RUN, getattr(demo, "run", None), f"{key}_run")
 
 
 def user_picker(sequences: Any, key: str, label: str = "User") -> int:
@@ -63,14 +70,16 @@ def user_picker(sequences: Any, key: str, label: str = "User") -> int:
     lengths = sequences.lengths()
     order = sorted(range(sequences.num_users), key=lambda u: -int(lengths[u]))[:500]
     ids = [str(sequences.user_ids[u]) for u in order]
-    index = _remembered(ids, state.USER, None)
+    widget = f"{key}_user"
+    current = state.get(state.USER)
+    st.session_state[widget] = current if current in ids else ids[0]
     chosen = st.selectbox(
         label,
         ids,
-        index=index,
-        key=f"{key}_user",
+        key=widget,
         format_func=lambda uid: f"{uid} ({int(lengths[sequences.user_index(uid)])} events)",
         help="The 500 users with the longest histories.",
+        on_change=lambda: state.put(state.USER, st.session_state[widget]),
     )
     state.put(state.USER, chosen)
     return sequences.user_index(chosen)
@@ -88,8 +97,23 @@ def no_run_message() -> None:
     st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
 
 
-def metric_cards(cards: list[tuple[str, Any, str | None]], key: str) -> None:
-    """A row of st.metric cards: (label, value, help)."""
+def metric_cards(cards: list[tuple], key: str) -> None:
+    """A row of st.metric cards: (label, value, help) or (label, value, help, delta)."""
     columns = st.columns(len(cards))
-    for column, (label, value, help_text) in zip(columns, cards, strict=True):
-        column.metric(label, value if value is not None else "—", help=help_text, border=True)
+    for column, card in zip(columns, cards, strict=True):
+        label, value, help_text, delta = (*card, None)[:4]
+        column.metric(
+            label,
+            value if value is not None else "—",
+            delta=delta,
+            help=help_text,
+            border=True,
+            delta_color="off" if delta is None else "normal",
+        )
+
+
+def timeline_table(ws: Workspace, dataset: str, user_id: str, key: str) -> None:
+    """A user's events in time order (drill-down from a map point or an anomaly)."""
+    frame = state.user_timeline(str(ws.root), dataset, state.dataset_stamp(ws, dataset), user_id)
+    st.markdown(f"**Timeline of user {user_id}** · {len(frame):,} events")
+    st.dataframe(frame, hide_index=True, key=f"{key}_timeline", height=300)

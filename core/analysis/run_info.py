@@ -1,0 +1,162 @@
+"""What the run folders say, without loading weights: run table, quality vs baselines, headline.
+
+The dashboard's Home and Train pages and the reports need these numbers instantly, so they come
+from the files the commands wrote (config.json, metrics.json, segments.parquet,
+anomalies.parquet) — never from a live evaluation on first view. `evaluate_run` is the one
+function here that computes, and it writes metrics.json in the `evaluate` command's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from core.errors import BehaviorLensError
+from core.progress import ProgressCallback
+from core.workspace import Workspace, atomic_write_json, read_json
+
+METRICS_FILE = "metrics.json"  # {run_or_baseline: {metric: value}}, written by `evaluate`
+QUALITY_METRICS = ("hr@10", "ndcg@10", "mrr")  # columns of the quality table
+BASELINE_LABELS = {"popular": "Most popular", "markov": "Markov chain"}  # metrics.json keys
+FLAG_PERCENTILE = 98.0  # users at or above this anomaly percentile count as flagged (top 2 %)
+
+
+def run_meta(workspace: Workspace, run: str) -> dict[str, Any]:
+    """The run's config.json (configs, dataset, metrics, history)."""
+    return read_json(workspace.existing_run_dir(run) / "config.json")
+
+
+def runs_of(workspace: Workspace, dataset: str) -> list[str]:
+    """Finished runs trained on `dataset`, in name order."""
+    return [r for r in workspace.run_names() if run_meta(workspace, r).get("dataset") == dataset]
+
+
+def quality_table(workspace: Workspace, run: str) -> pd.DataFrame | None:
+    """Model vs baselines from metrics.json (None when the run was never evaluated).
+
+    Columns: model, hr@10, ndcg@10, mrr, split, users; the run's own row first.
+    """
+    path = workspace.existing_run_dir(run) / METRICS_FILE
+    if not path.is_file():
+        return None
+    metrics = read_json(path)
+    rows = []
+    for key, values in metrics.items():
+        if not isinstance(values, dict) or "ndcg@10" not in values:
+            continue
+        label = "Transformer" if key == run else BASELINE_LABELS.get(key, key)
+        row = {"model": label, **{m: values.get(m) for m in QUALITY_METRICS}}
+        rows.append({**row, "split": values.get("split"), "users": values.get("users")})
+    rows.sort(key=lambda r: r["model"] != "Transformer")
+    return pd.DataFrame(rows) if rows else None
+
+
+def evaluate_run(
+    workspace: Workspace,
+    run: str,
+    max_users: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> pd.DataFrame:
+    """Leave-one-out test metrics of the run and both baselines; writes metrics.json."""
+    from core.data.store import load_sequences
+    from core.evaluation.leave_one_out import evaluate
+    from core.evaluation.report import evaluate_baselines
+    from core.training.checkpoint import load_run
+
+    loaded = load_run(workspace, run)
+    if loaded.meta.get("kind") == "finetune":
+        raise BehaviorLensError(f"run {run!r} is fine-tuned: its quality is in the run table")
+    sequences = load_sequences(workspace, loaded.dataset)
+    loaded.check_vocab(sequences)
+    options = {"split": "test", "protocol": "full", "max_users": max_users}
+    rows = {run: evaluate(loaded.scorer(), sequences, on_progress=on_progress, **options)}
+    rows.update(evaluate_baselines(sequences, on_progress=on_progress, **options))
+    atomic_write_json(loaded.run_dir / METRICS_FILE, rows)
+    table = quality_table(workspace, run)
+    assert table is not None
+    return table
+
+
+def run_table(workspace: Workspace) -> pd.DataFrame:
+    """One row per finished run: dataset, kind, objective, epochs and its headline metrics."""
+    rows = [_run_row(workspace, name) for name in workspace.run_names()]
+    return pd.DataFrame(rows)
+
+
+def _run_row(workspace: Workspace, name: str) -> dict[str, Any]:
+    meta = run_meta(workspace, name)
+    train = meta.get("train_config") or {}
+    row: dict[str, Any] = {
+        "run": name,
+        "dataset": meta.get("dataset"),
+        "kind": "fine-tune" if meta.get("kind") == "finetune" else "pre-train",
+        "objective": meta.get("target") or train.get("objective"),
+        "epochs": meta.get("best_epoch", meta.get("epoch")),
+    }
+    metrics = meta.get("metrics") or {}
+    row.update({f"val {k}": v for k, v in metrics.items() if k in QUALITY_METRICS})
+    for key in ("roc_auc", "pr_auc", "f1", "accuracy"):
+        if isinstance(metrics.get(key), int | float):
+            row[key] = metrics[key]
+            baseline = (meta.get("baseline") or {}).get(key)
+            if isinstance(baseline, int | float):
+                row[f"baseline {key}"] = baseline
+    quality = quality_table(workspace, name)
+    if quality is not None:
+        row["test ndcg@10"] = float(quality["ndcg@10"].iloc[0])
+    return row
+
+
+@dataclass
+class Headline:
+    """The Home page's cards; None where the workspace has no such output yet."""
+
+    users: int  # users in the dataset
+    events: int  # accepted events
+    model_ndcg: float | None = None  # the run's test NDCG@10 (metrics.json)
+    baseline_name: str | None = None  # best baseline by NDCG@10
+    baseline_ndcg: float | None = None  # its NDCG@10
+    segments: int | None = None  # segments found (segments.parquet rows)
+    flagged: int | None = None  # users at or above FLAG_PERCENTILE (anomalies.parquet)
+    scored: int | None = None  # users with an anomaly score
+
+
+def headline(workspace: Workspace, dataset: str, run: str | None) -> Headline:
+    """Cards from the manifest and the run folder's files: fast, no model loaded."""
+    stats = read_json(workspace.existing_dataset_dir(dataset) / "manifest.json").get("stats", {})
+    result = Headline(users=int(stats.get("users", 0)), events=int(stats.get("events", 0)))
+    if run is None:
+        return result
+    folder = workspace.existing_run_dir(run)
+    quality = quality_table(workspace, run)
+    if quality is not None and (quality["model"] == "Transformer").any():
+        result.model_ndcg = float(quality["ndcg@10"].iloc[0])
+        baselines = quality[quality["model"] != "Transformer"]
+        if not baselines.empty:
+            best = baselines.loc[baselines["ndcg@10"].idxmax()]
+            result.baseline_name, result.baseline_ndcg = str(best["model"]), float(best["ndcg@10"])
+    if (folder / "segments.parquet").is_file():
+        result.segments = pq.ParquetFile(folder / "segments.parquet").metadata.num_rows
+    if (folder / "anomalies.parquet").is_file():
+        scores = pd.read_parquet(folder / "anomalies.parquet", columns=["percentile"])
+        result.scored = len(scores)
+        result.flagged = int((scores["percentile"] >= FLAG_PERCENTILE).sum())
+    return result
+
+
+def named_segments(workspace: Workspace, run: str) -> pd.DataFrame | None:
+    """segments.parquet with the analyst's renames (segment_names.json) applied to `name`."""
+    from core.analysis.naming import read_renames
+
+    folder = workspace.existing_run_dir(run)
+    if not (folder / "segments.parquet").is_file():
+        return None
+    profiles = pd.read_parquet(folder / "segments.parquet")
+    renames = read_renames(folder)
+    names = [
+        renames.get(int(s), n) for s, n in zip(profiles["segment"], profiles["name"], strict=True)
+    ]
+    return profiles.assign(name=names)

@@ -1,0 +1,58 @@
+"""Pieces shared by the Segments and Anomalies pages: the run's outputs, compute actions with
+progress, and the drill-down to a user's timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.progress import ProgressEvent
+from core.workspace import Workspace
+from dashboard import state
+from dashboard.components import widgets
+
+
+def outputs(ws: Workspace, run: str) -> Any:
+    """The run's ModelOutputs (metrics, segments, assignments, anomalies), cached by file mtimes."""
+    return state.run_outputs(str(ws.root), run, state.outputs_stamp(ws, run))
+
+
+def compute_action(
+    label: str, what: str, work: Callable[[Any], object], key: str, primary: bool = True
+) -> bool:
+    """A button that runs `work(on_progress)` with a live progress bar; True when it finished.
+
+    Segmenting or scoring the demo takes seconds; on large data the bar shows where it is.
+    """
+    if not st.button(label, type="primary" if primary else "secondary", key=key):
+        return False
+    with st.status(f"{what}…", expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+
+        def on_progress(event: ProgressEvent) -> None:
+            bar.progress(event.fraction or 0.0, text=f"{event.stage} {event.message}".strip())
+
+        with widgets.friendly_errors(what):
+            work(on_progress)
+            status.update(label=f"{what}: done", state="complete")
+            return True
+        status.update(label=f"{what}: failed", state="error")
+    return False
+
+
+def drill_down(ws: Workspace, dataset: str, user_ids: list[str], key: str) -> None:
+    """Pick one of `user_ids` and show their event timeline."""
+    if not user_ids:
+        return
+    current = state.get(state.DRILL_USER)
+    user = st.selectbox(
+        "Drill down to the timeline of",
+        user_ids,
+        index=user_ids.index(current) if current in user_ids else 0,
+        key=f"{key}_drill",
+    )
+    state.put(state.DRILL_USER, user)
+    with widgets.friendly_errors("Timeline"):
+        widgets.timeline_table(ws, dataset, str(user), key=key)
