@@ -48,14 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m core",
         description="Behavior Lens: turn a behaviour log into a Transformer's view of your users.",
     )
+    workspace_help = "folder holding datasets and runs (default: ./workspace)"
+    # Accepted before or after the command; SUPPRESS keeps the sub-command from resetting it.
+    parser.add_argument("--workspace", default="workspace", help=workspace_help)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
-        sub.add_argument(
-            "--workspace",
-            default="workspace",
-            help="folder holding datasets and runs (default: ./workspace)",
-        )
+        sub.add_argument("--workspace", default=argparse.SUPPRESS, help=workspace_help)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)
     return parser
