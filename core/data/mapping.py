@@ -147,9 +147,11 @@ def _check_required(mapping: ColumnMapping, source: SourceInfo) -> None:
                 file=source.path,
             )
     if mapping.time is None and source.format != "sequences":
+        pairs = len(source.columns) == 2  # e.g. `1 2` lines in a file named .csv
         raise InputError(
             f"could not find the time column among {', '.join(source.columns)}; "
-            "name it with --time COL",
+            "name it with --time COL"
+            + (" (or use --format sequences for `user item` pair lines)" if pairs else ""),
             file=source.path,
         )
 
@@ -190,7 +192,10 @@ def match_by_content(source: SourceInfo, taken: set[str], found: dict[str, str])
             c for c in rest if stats[c]["text"] and stats[c]["distinct"] <= EVENT_MAX_DISTINCT
         ]
         if events:
-            result["event"] = min(events, key=lambda c: stats[c]["distinct"])
+            # "view"/"pv" over "u1": a code with digits is more likely an id than an event name
+            result["event"] = min(
+                events, key=lambda c: (stats[c]["digits"] > 0.5, stats[c]["distinct"])
+            )
     ids = [c for c in rest if c not in result.values() and stats[c]["id_like"]]
     if "user" not in found and ids:
         result["user"] = ids.pop(0)
@@ -207,13 +212,14 @@ def _column_stats(source: SourceInfo, index: int) -> dict[str, float | bool]:
         row[index].strip() for row in source.sample if index < len(row) and row[index].strip()
     ]
     if not values:
-        return {"time_score": 0.0, "text": False, "distinct": 0, "id_like": False}
+        return {"time_score": 0.0, "text": False, "distinct": 0, "id_like": False, "digits": 0.0}
     numeric = [v for v in values if is_number(v)]
     integers = [v for v in numeric if v.lstrip("+-").isdigit()]
     return {
         "time_score": _time_score(values, numeric),
         "text": len(numeric) < 0.5 * len(values),
         "distinct": len(set(values)),
+        "digits": sum(any(ch.isdigit() for ch in v) for v in values) / len(values),
         # ids are integers or text codes; floats (ratings, prices) are not ids
         "id_like": len(integers) == len(numeric),
     }

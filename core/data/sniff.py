@@ -24,6 +24,10 @@ SAMPLE_BYTES = 256 * 1024  # how much of a text file the sniffers look at
 SAMPLE_ROWS = 2000  # rows of the sample used for header / column-content detection
 _DELIMITERS = (",", "\t", ";", "|", " ")  # candidates, in tie-break order
 _PARQUET_MAGIC = b"PAR1"
+_CSV_SUFFIXES = (".csv", ".tsv")  # names trusted as delimited text, whatever the first lines
+_FIELD_DELIMITERS = (",", ";", "|", "\t")  # one on every line: a delimited file, not pairs
+_NOT_IN_IDS = ",;|:"  # a sequence-file id never holds these (':' is a clock time)
+_DATE_SHAPE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}$")  # 2024-01-01, 01/02/2024
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -100,16 +104,42 @@ def read_head_text(path: Path, encoding: str) -> str:
 
 
 def detect_format(path: Path, head: bytes) -> str:
-    """Format from the extension first, then from the content (Parquet magic, typed header)."""
+    """Format from the extension first, then from the content (Parquet magic, typed header).
+
+    A `.csv`/`.tsv` name is trusted: a headerless `u1;i1;view;2024-01-01 10:00:00` log splits on
+    whitespace into two parts too, and reading it as `user item` pairs silently invents users and
+    1970 timestamps. Only extension-less or `.txt`-like files are guessed from their lines.
+    """
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq") or head.startswith(_PARQUET_MAGIC):
         return "parquet"
-    if suffix == ".inter" or re.match(rb"^[^\n]*\w:(token|float|token_seq|float_seq)\b", head):
+    if suffix == ".inter":
+        return "recbole"
+    if suffix in _CSV_SUFFIXES:
+        return "csv"
+    if re.match(rb"^[^\n]*\w:(token|float|token_seq|float_seq)\b", head):
         return "recbole"
     lines = [line for line in head.decode("latin-1").splitlines()[:50] if line.strip()]
-    if lines and all(len(line.split()) == 2 and "," not in line for line in lines):
-        return "sequences"
-    return "csv"
+    return "sequences" if looks_like_sequences(lines) else "csv"
+
+
+def looks_like_sequences(lines: list[str]) -> bool:
+    """True for `user item` pair lines (beauty.txt: `1 2`): two whitespace-separated id tokens.
+
+    A field delimiter present on every line (`,` `;` `|` tab) means a delimited file, and a token
+    shaped like a date or a clock time means a split timestamp, not an id.
+    """
+    if not lines:
+        return False
+    if any(all(d in line for line in lines) for d in _FIELD_DELIMITERS):
+        return False
+    return all(
+        len(parts := line.split()) == 2 and all(_is_id_token(p) for p in parts) for line in lines
+    )
+
+
+def _is_id_token(text: str) -> bool:
+    return not any(c in text for c in _NOT_IN_IDS) and not _DATE_SHAPE.match(text)
 
 
 def sniff_delimiter(lines: list[str]) -> str:
