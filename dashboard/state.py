@@ -29,6 +29,7 @@ DATASET = "bl_dataset"  # name of the dataset the tab is looking at
 RUN = "bl_run"  # name of the run the tab is looking at
 USER = "bl_user"  # user id picked on the model pages
 TRAIN_RUN = "bl_train_run"  # run whose training progress the Train page follows
+TRAIN_FOLLOW = "train_live_follow"  # the Train page's "Follow job" selectbox (widget key)
 UPLOAD = "bl_upload"  # {"file_id", "path", "name"} of the last file saved from the uploader
 TAB_TOKEN = "bl_tab_token"  # random id of this tab: its private upload folder
 WHAT_IF = "bl_what_if"  # events appended on the Predict page: list of (item, event), per run+user
@@ -54,6 +55,16 @@ def get(key: str, default: Any = None) -> Any:
 
 def put(key: str, value: Any) -> None:
     st.session_state[key] = value
+
+
+def follow_job(run: str) -> None:
+    """Make the Train page follow `run` (a job just started).
+
+    Setting TRAIN_RUN alone is not enough: once the "Follow job" selectbox holds a value,
+    Streamlit ignores its `index`, so the widget's own key must be set too (before it is drawn).
+    """
+    st.session_state[TRAIN_RUN] = run
+    st.session_state[TRAIN_FOLLOW] = run
 
 
 def dataset_stamp(ws: Workspace, name: str) -> float:

@@ -136,3 +136,49 @@ def test_report_cli_prints_summary(workspace: Workspace, tmp_path: Path, capsys)
     assert "2. cart" in out.read_text(encoding="utf-8")
     assert main([*argv, "--out", str(out), "--funnel", "view,kart"]) == 2
     assert "unknown event type 'kart'" in capsys.readouterr().err
+
+
+def test_run_report_shows_missing_sections_with_how_to_produce_them(workspace: Workspace) -> None:
+    folder = workspace.run_dir("r1")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "config.json", {})
+    html = build_report(workspace, "shop", run="r1", sections=None)
+    for title, command in (
+        ("Model quality vs baselines", "evaluate"),
+        ("Segments", "segment"),
+        ("Top anomalies", "anomalies"),
+    ):
+        assert title in html
+        assert f"python -m core {command} --run r1" in html
+
+
+def test_wide_model_tables_show_curated_columns_in_a_scroll_box() -> None:
+    from core.reports.sections import anomalies_section, segments_section
+
+    wide = {f"feature_{i}": [0.5, 0.25] for i in range(25)}
+    segments = pd.DataFrame(
+        {"segment": [0, 1], "name": ["a", "b"], "size": [3, 1], "share": [0.75, 0.25], **wide}
+    )
+    body = segments_section(segments).body
+    assert "feature_3" not in body and "Share" in body and "75.0%" in body
+    anomalies = pd.DataFrame({"user_id": ["u1", "u2"], "score": [2.0, 1.0], "reason": ["x", "y"]})
+    body = anomalies_section(anomalies.assign(**wide)).body
+    assert "feature_0" not in body and "Why it stands out" in body
+    assert '<div class="table-wrap">' in body  # the CSS gives it overflow-x: auto
+
+
+def test_svg_ticks_are_round_and_labels_are_not_cut() -> None:
+    from core.reports.svg import heatmap, line_chart, nice_ticks
+
+    assert nice_ticks(1102) == [0, 500, 1000, 1500]
+    assert nice_ticks(7) == [0, 2, 4, 6, 8] and nice_ticks(0) == [0.0, 1.0]
+    chart = line_chart(
+        ["2026-09-01", "2026-10-01", "2026-11-01"], {"remove_from_cart": [1, 2, 3]}, "t"
+    )
+    assert "remove_from_cart<" in chart  # legend names are not clipped
+    assert (
+        'text-anchor="end" font-family="system-ui, sans-serif" font-size="12" >2026-11-01' in chart
+    )
+    grid = heatmap(["2026-09-14 (1,234)"], ["0"], [[1.0]], "r")
+    x = float(grid.split('text-anchor="end"')[0].rsplit('x="', 1)[1].split('"')[0])
+    assert x - 7 * len("2026-09-14 (1,234)") >= 0  # the row label starts inside the chart

@@ -71,6 +71,7 @@ class _Context:
     manifest: dict[str, Any]
     options: ReportOptions
     outputs: ModelOutputs
+    run: str | None = None  # the run the model sections come from (None: dataset only)
     user_ids: list[str] | None = None  # users of the filtered segment, None = everyone
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # for the CSV export
 
@@ -124,7 +125,7 @@ def build_report_parts(
 ) -> tuple[str, dict[str, Any]]:
     """Like `build_report`, also returning {"sections": keys, "tables": {name: DataFrame}}."""
     context = _context(workspace, dataset, run, segment_filter, options, outputs)
-    keys = _choose_sections(sections, context.outputs)
+    keys = _choose_sections(sections, context.outputs, run)
     progress = on_progress or ignore_progress
     built: list[Section] = []
     for i, key in enumerate(keys):
@@ -151,13 +152,20 @@ def _context(
         manifest=read_json(folder / "manifest.json"),
         options=options or ReportOptions(),
         outputs=outputs,
+        run=run,
     )
     if segment_filter is not None:
         _apply_segment_filter(context, segment_filter)
     return context
 
 
-def _choose_sections(sections: Sequence[str] | None, outputs: ModelOutputs) -> list[str]:
+def _choose_sections(
+    sections: Sequence[str] | None, outputs: ModelOutputs, run: str | None
+) -> list[str]:
+    """Asked-for sections in report order; by default all of them for a run (a missing part
+    then says how to produce it, rather than vanishing), the data sections alone without one."""
+    if sections is None and run is not None:
+        return list(SECTION_KEYS)
     if sections is None:
         present = {
             "model": bool(outputs.metrics),
@@ -251,19 +259,19 @@ def _model(context: _Context) -> Section:
         nested = all(isinstance(v, dict) for v in metrics.values())
         rows = metrics if nested else {"model": metrics}
         context.tables["model"] = pd.DataFrame([{"model": k, **v} for k, v in rows.items()])
-    return build.model_section(metrics)
+    return build.model_section(metrics, context.run)
 
 
 def _segments(context: _Context) -> Section:
     if context.outputs.segments is not None:
         context.tables["segments"] = context.outputs.segments
-    return build.segments_section(context.outputs.segments)
+    return build.segments_section(context.outputs.segments, context.run)
 
 
 def _anomalies(context: _Context) -> Section:
     if context.outputs.anomalies is not None:
         context.tables["anomalies"] = context.outputs.anomalies
-    return build.anomalies_section(context.outputs.anomalies)
+    return build.anomalies_section(context.outputs.anomalies, context.run)
 
 
 _SECTION_BUILDERS = {

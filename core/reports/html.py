@@ -19,15 +19,22 @@ import pandas as pd
 MAX_TABLE_ROWS = 200  # rows shown per table; the CSV export has them all
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;color:#222;margin:0;background:#fafafa}
-main{max-width:800px;margin:0 auto;padding:24px 32px;background:#fff}
-h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid #ddd}
-h3{font-size:15px;margin:20px 0 6px}p.meta,p.note{color:#666;font-size:13px}
-table{border-collapse:collapse;font-size:13px;margin:8px 0}
-th,td{border-bottom:1px solid #eee;padding:3px 10px;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
-nav ol{font-size:14px;padding-left:20px}svg{display:block;margin:8px 0;max-width:100%}
-@media print{body{background:#fff}main{padding:0}h2{break-before:auto}}
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;color:#1f2937;margin:0;
+background:#f3f4f6;line-height:1.4}
+main{max-width:820px;margin:0 auto;padding:28px 24px}
+h1{font-size:26px;margin:0 0 4px}p.meta{color:#6b7280;font-size:13px;margin:0 0 16px}
+section,nav{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:4px 24px 18px;
+margin:0 0 18px;box-shadow:0 1px 2px rgba(0,0,0,.04)}
+h2{font-size:19px;margin:18px 0 10px;padding-bottom:6px;border-bottom:1px solid #e5e7eb}
+h3{font-size:15px;margin:22px 0 6px;color:#374151}p.note{color:#6b7280;font-size:13px}
+div.table-wrap{overflow-x:auto;max-width:100%;margin:8px 0}
+table{border-collapse:collapse;font-size:13px}
+th,td{border-bottom:1px solid #eee;padding:4px 10px;text-align:left;vertical-align:top}
+th{background:#f9fafb;color:#374151;font-weight:600;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+nav{padding:12px 24px}nav ol{font-size:14px;margin:0;padding-left:20px;columns:2}
+svg{display:block;margin:8px 0;max-width:100%;height:auto}
+@media print{body{background:#fff}main{padding:0}section,nav{border:0;box-shadow:none}}
 """.strip()
 
 
@@ -79,7 +86,8 @@ def table_html(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, percent: tup
     more = ""
     if len(frame) > max_rows:
         more = f'<p class="note">Showing {max_rows:,} of {len(frame):,} rows.</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="table-wrap">{table}</div>{more}'  # wide tables scroll in their card
 
 
 def _percent(value: Any) -> str:

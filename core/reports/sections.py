@@ -20,6 +20,31 @@ from core.reports.svg import bar_chart, heatmap, line_chart
 MAX_VOLUME_SERIES = 6  # event types drawn in the volume chart; the rest are summed as "(other)"
 MAX_ANOMALY_ROWS = 50  # most anomalous users listed
 MAX_RETENTION_COHORTS = 20  # latest cohorts shown in the heatmap
+# Columns the HTML tables show (when present), with readable headers; the CSV export keeps all.
+SEGMENT_COLUMNS = {
+    "segment": "#",
+    "name": "Name",
+    "size": "Users",
+    "share": "Share",
+    "conversion": "Conversion",
+    "events_per_session": "Events / session",
+    "top_categories": "Top categories",
+}
+SEGMENT_PERCENT = ("Share", "Conversion")
+ANOMALY_COLUMNS = {
+    "user_id": "User",
+    "score": "Score",
+    "percentile": "Percentile",
+    "session": "Session",
+    "events": "Events",
+    "reason": "Why it stands out",
+}
+# How to produce each model-based section (CLI command, dashboard page) when it is missing.
+HOW_TO_PRODUCE = {
+    "model metrics": ("evaluate", "Train"),
+    "segments": ("segment", "Segments"),
+    "anomaly scores": ("anomalies", "Anomalies"),
+}
 
 
 def summary_section(summary: DataSummary) -> Section:
@@ -93,10 +118,10 @@ def behaviour_section(parts: list[str]) -> Section:
     return Section("behaviour", "Behaviour analytics", "".join(parts))
 
 
-def model_section(metrics: dict[str, Any] | None) -> Section:
+def model_section(metrics: dict[str, Any] | None, run: str | None = None) -> Section:
     """Model quality vs baselines: rows are models, columns their numeric metrics."""
     if not metrics:
-        return Section("model", "Model quality vs baselines", note(_missing("model metrics")))
+        return Section("model", "Model quality vs baselines", note(missing("model metrics", run)))
     nested = all(isinstance(value, dict) for value in metrics.values())
     rows = metrics if nested else {"model": metrics}
     frame = pd.DataFrame(
@@ -110,32 +135,65 @@ def model_section(metrics: dict[str, Any] | None) -> Section:
     return Section("model", "Model quality vs baselines", context + table_html(frame))
 
 
-def segments_section(segments: pd.DataFrame | None) -> Section:
-    """One row per segment with its profile and name, largest first when sizes are known."""
+def segments_section(segments: pd.DataFrame | None, run: str | None = None) -> Section:
+    """One row per segment with its name and a few readable measures, largest first.
+
+    The full profile (~25 columns) would overflow the page; it is in the CSV export.
+    """
     if segments is None or segments.empty:
-        return Section("segments", "Segments", note(_missing("segments")))
+        return Section("segments", "Segments", note(missing("segments", run)))
     frame = segments.sort_values("size", ascending=False) if "size" in segments else segments
     chart = ""
     label = next((c for c in ("name", "segment") if c in frame), None)
     if label is not None and "size" in frame:
-        chart = bar_chart([str(v) for v in frame[label]], list(frame["size"]), "Segment sizes")
-    return Section("segments", "Segments", chart + table_html(frame))
+        labels = [
+            f"{s}: {n}" if label == "name" and "segment" in frame else str(n)
+            for s, n in zip(frame.get("segment", frame[label]), frame[label], strict=True)
+        ]
+        notes = None
+        if "share" in frame:
+            notes = [f"{n:,} ({s:.0%})" for n, s in zip(frame["size"], frame["share"], strict=True)]
+        chart = bar_chart(labels, list(frame["size"]), "Segment sizes", notes=notes or ())
+    table = table_html(curated(frame, SEGMENT_COLUMNS), percent=SEGMENT_PERCENT)
+    return Section("segments", "Segments", chart + table + note(FULL_DATA_NOTE))
 
 
-def anomalies_section(anomalies: pd.DataFrame | None) -> Section:
+def anomalies_section(anomalies: pd.DataFrame | None, run: str | None = None) -> Section:
     """The most anomalous users (highest score first), with the reason for each."""
     if anomalies is None or anomalies.empty:
-        return Section("anomalies", "Top anomalies", note(_missing("anomaly scores")))
+        return Section("anomalies", "Top anomalies", note(missing("anomaly scores", run)))
     frame = anomalies
     if "score" in frame:
         frame = frame.sort_values("score", ascending=False)
     shown = min(len(frame), MAX_ANOMALY_ROWS)
     intro = note(f"The {shown:,} highest-scoring of {len(frame):,} scored users or sessions.")
-    return Section("anomalies", "Top anomalies", intro + table_html(frame, max_rows=shown))
+    table = table_html(curated(frame, ANOMALY_COLUMNS), max_rows=shown)
+    return Section("anomalies", "Top anomalies", intro + table + note(FULL_DATA_NOTE))
 
 
-def _missing(what: str) -> str:
-    return f"No {what} for this report: compute them for a run, then rebuild the report."
+FULL_DATA_NOTE = "Every measure, for every row, is in the CSV export (report --format csv)."
+
+
+def curated(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """The `columns` present in `frame`, renamed to their readable headers.
+
+    Falls back to the whole frame when none is present (an unknown layout still shows).
+    """
+    present = [c for c in columns if c in frame]
+    if not present:
+        return frame
+    return frame[present].rename(columns=columns)
+
+
+def missing(what: str, run: str | None) -> str:
+    """One line saying how to produce a missing model-based section."""
+    command, page = HOW_TO_PRODUCE.get(what, ("", ""))
+    if run is None or not command:
+        return f"No {what}: build the report for a trained run (--run RUN) that has them."
+    return (
+        f"No {what} for run {run} yet: run `python -m core {command} --run {run}` "
+        f"(or use the {page} page of the dashboard), then rebuild this report."
+    )
 
 
 def _is_number(value: Any) -> bool:

@@ -36,13 +36,14 @@ def bar_chart(
     labels: Sequence[str], values: Sequence[float], title: str, notes: Sequence[str] = ()
 ) -> str:
     """Horizontal bars, one per label, the value (or `notes[i]`) printed at the bar's end."""
-    row, left, right = 26, 170, 150
+    widest = max((_text_width(_clip(label, 36)) for label in labels), default=0.0)
+    row, left, right = 26, min(max(widest + 16, 90), 280), 120
     top = max((float(v) for v in values), default=0.0) or 1.0
     body = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = 10 + i * row
         length = (WIDTH - left - right) * max(float(value), 0.0) / top
-        body.append(_text(left - 8, y + 15, _clip(label, 24), "end"))
+        body.append(_text(left - 8, y + 15, _clip(label, 36), "end"))
         body.append(
             f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="{row - 8}" '
             f'fill="{PALETTE[0]}"/>'
@@ -53,36 +54,66 @@ def bar_chart(
 
 
 def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float]], title: str) -> str:
-    """One line per series over shared x positions, y from 0, a legend above the plot."""
-    left, right, top_pad, bottom, height = 60, 20, 34, 40, 260
+    """One line per series over shared x positions, y from 0 on round ticks, a legend above."""
+    legend, legend_h = _legend(list(series), WIDTH - 80)
+    left, right, top_pad, bottom, height = 60, 24, 16 + legend_h, 34, 250 + legend_h
     plot_w, plot_h = WIDTH - left - right, height - top_pad - bottom
-    peak = max((max(values, default=0) for values in series.values()), default=0) or 1
+    peak = max((max(values, default=0) for values in series.values()), default=0)
+    ticks = nice_ticks(peak)
     n = max(len(x_labels), 1)
-    body = [_axes(left, top_pad, plot_w, plot_h, peak)]
-    for i, (name, values) in enumerate(series.items()):
-        color = PALETTE[i % len(PALETTE)]
+    body = [_axes(left, top_pad, plot_w, plot_h, ticks), *legend]
+    for i, values in enumerate(series.values()):
         points = " ".join(
-            f"{left + plot_w * j / max(n - 1, 1):.1f},{top_pad + plot_h * (1 - v / peak):.1f}"
+            f"{left + plot_w * j / max(n - 1, 1):.1f},{top_pad + plot_h * (1 - v / ticks[-1]):.1f}"
             for j, v in enumerate(values)
         )
+        color = PALETTE[i % len(PALETTE)]
         body.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
-        body.append(f'<rect x="{left + i * 120}" y="8" width="10" height="10" fill="{color}"/>')
-        body.append(_text(left + i * 120 + 14, 17, _clip(name, 14)))
-    for j in sorted({0, (n - 1) // 2, n - 1}):
+    picks = sorted({0, (n - 1) // 2, n - 1})
+    for j in picks:
         if j < len(x_labels):
             x = left + plot_w * j / max(n - 1, 1)
-            body.append(_text(x, height - bottom + 18, x_labels[j], "middle"))
+            # The first and last labels hang inwards so they are never cut at the chart's edges.
+            anchor = "start" if j == 0 else "end" if j == n - 1 and n > 1 else "middle"
+            body.append(_text(x, height - bottom + 18, x_labels[j], anchor))
     return _svg(height, body, title)
 
 
-def _axes(left: float, top: float, width: float, height: float, peak: float) -> str:
+def _legend(names: Sequence[str], width: float) -> tuple[list[str], float]:
+    """Legend swatches with full names, wrapped onto as many rows as needed; (parts, height)."""
+    parts, x, y = [], 60.0, 8.0
+    for i, name in enumerate(names):
+        label = _clip(name, 40)
+        span = 14 + _text_width(label) + 18
+        if x > 60 and x + span > 60 + width:
+            x, y = 60.0, y + 18
+        color = PALETTE[i % len(PALETTE)]
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="10" height="10" fill="{color}"/>')
+        parts.append(_text(x + 14, y + 9, label))
+        x += span
+    return parts, (y + 18 if names else 0.0)
+
+
+def nice_ticks(peak: float, target: int = 4) -> list[float]:
+    """0 and round steps (1, 2, 2.5 or 5 times a power of ten) up to at least `peak`."""
+    peak = float(peak)
+    if not math.isfinite(peak) or peak <= 0:
+        return [0.0, 1.0]
+    raw = peak / target
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    count = math.ceil(peak / step - 1e-9)
+    return [step * k for k in range(count + 1)]
+
+
+def _axes(left: float, top: float, width: float, height: float, ticks: Sequence[float]) -> str:
     parts = [
         f'<line x1="{left}" y1="{top + height}" x2="{left + width}" y2="{top + height}" '
         'stroke="#999"/>'
     ]
-    for frac in (0.0, 0.5, 1.0):
-        y = top + height * (1 - frac)
-        parts.append(_text(left - 6, y + 4, _number(peak * frac), "end"))
+    for tick in ticks:
+        y = top + height * (1 - tick / ticks[-1])
+        parts.append(_text(left - 6, y + 4, _number(tick), "end", 'fill="#555"'))
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#eee"/>'
         )
@@ -96,7 +127,8 @@ def heatmap(
     title: str,
 ) -> str:
     """Cells shaded by value in [0, 1] and labelled as a percentage; NaN cells stay blank."""
-    left, top, cell_h = 100, 24, 22
+    widest = max((_text_width(str(label)) for label in row_labels), default=0.0)
+    left, top, cell_h = min(widest + 14, WIDTH / 2), 24, 22  # row labels fit left of the cells
     cell_w = min(48.0, (WIDTH - left - 10) / max(len(col_labels), 1))
     body = [
         _text(left + (j + 0.5) * cell_w, top - 8, label, "middle")
@@ -131,6 +163,11 @@ def _number(value: float) -> str:
     if value.is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
     return f"{value:,.3g}"
+
+
+def _text_width(text: str) -> float:
+    """Rough width in px of `text` at the charts' 12 px system font (7 px per character)."""
+    return 7.0 * len(str(text))
 
 
 def _clip(text: str, limit: int) -> str:

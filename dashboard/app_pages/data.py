@@ -10,7 +10,7 @@ from dashboard.components import profile, upload, widgets
 ws = state.workspace()
 st.title("Data")
 
-with st.expander("➕ Add a dataset", expanded=not ws.dataset_names()):
+with st.expander("Add a dataset", icon=":material/add:", expanded=not ws.dataset_names()):
     upload.add_dataset(ws, key="data_add")
 
 dataset = widgets.dataset_picker(ws, key="data")

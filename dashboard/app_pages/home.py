@@ -41,7 +41,10 @@ def _quality_card() -> tuple:
         return ("Model NDCG@10", None, "No evaluation yet: evaluate the run on the Train page.")
     if head.baseline_ndcg is None:
         return ("Model NDCG@10", f"{head.model_ndcg:.3f}", help_text)
-    delta = f"{head.model_ndcg - head.baseline_ndcg:+.3f} vs {head.baseline_name}"
+    # Short on purpose: the card truncates a longer delta; the help names the baseline in full.
+    short = {"Markov chain": "Markov", "Most popular": "popular"}.get(head.baseline_name or "")
+    delta = f"{head.model_ndcg - head.baseline_ndcg:+.3f} vs {short or 'baseline'}"
+    help_text += f" Best baseline here: {head.baseline_name} ({head.baseline_ndcg:.3f})."
     return ("Model NDCG@10", f"{head.model_ndcg:.3f}", help_text, delta)
 
 

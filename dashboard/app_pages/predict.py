@@ -26,9 +26,10 @@ with c1:
 top_k = c2.slider("How many", 3, 20, 8, key="pred_top_k")
 
 
-def _show(result: object, key: str, note: str) -> None:
+def _show(result: object, key: str, note: str, stacked: bool = False) -> None:
+    """Next-event and next-item bars: side by side, or one above the other (`stacked`)."""
     st.caption(note)
-    left, right = st.columns(2)
+    left, right = (st.container(), st.container()) if stacked else st.columns(2)
     left.plotly_chart(
         charts.probability_bars(result.events, "event", "Next event type"), key=f"{key}_events"
     )
@@ -80,9 +81,13 @@ if appended:
             st.warning(
                 f"Not in the model's vocabulary (read as unknown): {', '.join(after.unknown)}"
             )
-        with st.expander("Before the appended events", expanded=False):
-            _show(before, "pred_before", "The last session alone.")
-        _show(after, "pred_after", "The last session plus the appended events.")
+        before_column, after_column = st.columns(2, border=True)
+        with before_column:
+            st.markdown("**Before**")
+            _show(before, "pred_before", "The last session alone.", stacked=True)
+        with after_column:
+            st.markdown("**After**")
+            _show(after, "pred_after", "Plus the appended events.", stacked=True)
 
 st.subheader("Likely continuation")
 c1, c2, c3 = st.columns([1, 1, 2])

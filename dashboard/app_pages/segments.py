@@ -58,7 +58,9 @@ with left:
         else "**No selection yet**: lasso or box on the map"
     )
     st.dataframe(
-        picked[["user_id", "segment", "segment_name", "x", "y"]],
+        picked[["user_id", "segment", "segment_name"]].rename(
+            columns={"user_id": "User", "segment": "Segment", "segment_name": "Segment name"}
+        ),
         hide_index=True,
         key="seg_selected",
         height=250,

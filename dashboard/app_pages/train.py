@@ -32,7 +32,7 @@ with st.container(border=True):
         if config is not None:
             with widgets.friendly_errors("Cannot start training"):
                 jobs.start_training(ws, config)
-                state.put(state.TRAIN_RUN, config.run)
+                state.follow_job(config.run)
                 st.toast(f"Training {config.run} started.")
     with finetune_tab:
         table = run_info.run_table(ws)
@@ -45,11 +45,11 @@ with st.container(border=True):
         if tune is not None:
             with widgets.friendly_errors("Cannot start fine-tuning"):
                 start_finetune(ws, tune)
-                state.put(state.TRAIN_RUN, tune.run)
+                state.follow_job(tune.run)
                 st.toast(f"Fine-tuning {tune.run} started.")
 
 st.subheader("Progress")
-training.live_monitor(ws, key="train_live")
+training.live_monitor(ws, key="train_live")  # selectbox key: state.TRAIN_FOLLOW
 
 st.subheader("Trained runs")
 with widgets.friendly_errors("Run list"):
@@ -57,7 +57,7 @@ with widgets.friendly_errors("Run list"):
     if table.empty:
         st.caption("No finished run yet.")
         st.stop()
-    st.dataframe(table, hide_index=True, key="train_runs")
+    st.dataframe(training.runs_for_display(table), hide_index=True, key="train_runs")
 
 st.subheader("Quality vs baselines")
 pretrained = list(table[table["kind"] == "pre-train"]["run"])

@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from dashboard.components.colors import segment_color
+
 ACCENT = "#4F46E5"
 POSITIVE = "#059669"  # attribution that raises the prediction
 NEGATIVE = "#DC2626"  # attribution that lowers it
@@ -225,11 +227,11 @@ def probability_bars(frame: pd.DataFrame, label: str, title: str) -> go.Figure:
     return fig
 
 
-def _map_groups(assignments: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+def _map_groups(assignments: pd.DataFrame) -> list[tuple[int, str, pd.DataFrame]]:
     """One trace per segment, in segment order: trace i, point j = row j of group i."""
     ordered = assignments.sort_values("segment", kind="stable")
     return [
-        (f"{seg}: {group['segment_name'].iloc[0]}", group)
+        (int(seg), f"{seg}: {group['segment_name'].iloc[0]}", group)
         for seg, group in ordered.groupby("segment", sort=True)
     ]
 
@@ -238,14 +240,14 @@ def segment_map(assignments: pd.DataFrame, max_points_svg: int = 5000) -> go.Fig
     """2-D map of users coloured by segment; hover names the user and the segment."""
     trace = go.Scatter if len(assignments) <= max_points_svg else go.Scattergl
     fig = go.Figure()
-    for label, group in _map_groups(assignments):
+    for seg, label, group in _map_groups(assignments):
         fig.add_trace(
             trace(
                 x=group["x"],
                 y=group["y"],
                 mode="markers",
                 name=label,
-                marker={"size": 6, "opacity": 0.75},
+                marker={"size": 6, "opacity": 0.75, "color": segment_color(seg)},
                 customdata=group[["user_id"]].astype(str).to_numpy(),
                 hovertemplate=f"user %{{customdata[0]}}<br>{label}<extra></extra>",
             )
@@ -263,7 +265,7 @@ def selected_rows(event: Any, assignments: pd.DataFrame) -> pd.DataFrame:
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     groups = _map_groups(assignments)
     picked = [
-        groups[p["curve_number"]][1].index[p["point_index"]]
+        groups[p["curve_number"]][2].index[p["point_index"]]
         for p in points
         if p.get("curve_number", -1) < len(groups) and "point_index" in p
     ]
@@ -275,16 +277,60 @@ def profile_table(profiles: pd.DataFrame, segments: Sequence[int]) -> pd.DataFra
     chosen = profiles[profiles["segment"].isin(list(segments))]
     shown = chosen.drop(columns=[c for c in ("auto_name",) if c in chosen])
     table = shown.set_index("name").drop(columns=["segment"]).T
+    table.index = [humanise(str(label)) for label in table.index]
     return table.map(lambda v: f"{v:.3g}" if isinstance(v, float) else str(v))
+
+
+PROFILE_LABELS = {  # profile measures whose plain-English name is not just the snake_case one
+    "size": "Users",
+    "share": "Share of users",
+    "conversion": "Conversion (sessions with a purchase)",
+    "cart_rate": "Sessions with add-to-cart",
+    "events_per_session": "Events per session",
+    "session_minutes": "Session length (min)",
+    "median_gap_s": "Median gap between events (s)",
+    "repeat_items": "Events on items seen in an earlier session",
+    "revisits": "Events on items seen earlier in the session",
+    "buyers": "Users who bought",
+    "top_categories": "Top categories",
+    "top_items": "Top items",
+    "category_share": "Share of events in the top category",
+    "category_lift": "Top category lift vs all users",
+}
+
+
+def humanise(label: str) -> str:
+    """A readable row/column label: "mix:add_to_cart" -> "Share of add to cart events"."""
+    if label in PROFILE_LABELS:
+        return PROFILE_LABELS[label]
+    if label.startswith("mix:"):
+        return f"Share of {label.removeprefix('mix:').replace('_', ' ')} events"
+    text = label.replace("_", " ")
+    return text[:1].upper() + text[1:]
 
 
 def segment_mix_chart(profiles: pd.DataFrame, segments: Sequence[int]) -> go.Figure:
     """Event mix (share of each event type) of the chosen segments, grouped bars."""
     chosen = profiles[profiles["segment"].isin(list(segments))]
+    chosen = chosen.assign(
+        label=[f"{s}: {n}" for s, n in zip(chosen["segment"], chosen["name"], strict=True)]
+    )
     mix = [c for c in chosen.columns if c.startswith("mix:")]
-    long = chosen.melt(id_vars=["name"], value_vars=mix, var_name="event", value_name="of events")
+    long = chosen.melt(id_vars=["label"], value_vars=mix, var_name="event", value_name="of events")
     long["event"] = long["event"].str.removeprefix("mix:")
-    fig = px.bar(long, x="event", y="of events", color="name", barmode="group", title="Event mix")
+    colors = {
+        f"{s}: {n}": segment_color(s)
+        for s, n in zip(chosen["segment"], chosen["name"], strict=True)
+    }
+    fig = px.bar(
+        long,
+        x="event",
+        y="of events",
+        color="label",
+        color_discrete_map=colors,
+        barmode="group",
+        title="Event mix",
+    )
     fig.update_layout(**_LAYOUT, yaxis_tickformat=".0%", legend_title="segment", xaxis_title=None)
     return fig
 

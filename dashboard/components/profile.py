@@ -6,6 +6,7 @@ takes a `key` prefix for its widgets.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.analysis.retention import retention_matrix
@@ -17,6 +18,29 @@ from dashboard.components import charts, widgets
 def _analytic(ws: Workspace, dataset: str, kind: str, **params: object) -> object:
     stamp = state.dataset_stamp(ws, dataset)
     return state.analytic(str(ws.root), dataset, stamp, kind, tuple(sorted(params.items())))
+
+
+def when(value: object) -> str:
+    """An ISO timestamp as "7 Sep 2026, 00:18 UTC" (the text unchanged when it is not a date)."""
+    try:
+        stamp = pd.Timestamp(str(value))
+    except ValueError:
+        return str(value)
+    zone = f" {stamp.tzname()}" if stamp.tzinfo is not None else ""
+    return f"{stamp.day} {stamp:%b %Y, %H:%M}{zone}"
+
+
+def stats_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Percentile rows for reading: counts as whole numbers (p99 130, not 130.01), the mean and
+    durations with one decimal."""
+    shown = frame.astype(object)
+    for column in frame.columns.drop("stat"):
+        whole = column != "minutes"
+        shown[column] = [
+            f"{v:,.0f}" if whole and stat != "mean" else f"{v:,.1f}"
+            for stat, v in zip(frame["stat"], frame[column], strict=True)
+        ]
+    return shown
 
 
 def headline(ws: Workspace, dataset: str, key: str) -> None:
@@ -34,7 +58,7 @@ def headline(ws: Workspace, dataset: str, key: str) -> None:
         key=key,
     )
     st.caption(
-        f"From {stats.get('start', '?')} to {stats.get('end', '?')} · source "
+        f"From {when(stats.get('start', '?'))} to {when(stats.get('end', '?'))} · source "
         f"`{manifest.get('source', {}).get('path', '?')}`"
     )
     examples = stats.get("rejected_examples") or []
@@ -56,9 +80,9 @@ def overview(ws: Workspace, dataset: str, key: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.event_mix_chart(summary.event_mix), key=f"{key}_mix")
     right.markdown("**Events per user**")
-    right.dataframe(summary.events_per_user, hide_index=True, key=f"{key}_per_user")
+    right.dataframe(stats_table(summary.events_per_user), hide_index=True, key=f"{key}_per_user")
     right.markdown("**Events per session**")
-    right.dataframe(summary.session_length, hide_index=True, key=f"{key}_per_session")
+    right.dataframe(stats_table(summary.session_length), hide_index=True, key=f"{key}_per_session")
 
 
 def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:

@@ -21,12 +21,12 @@ from dashboard.components import charts, widgets
 
 POLL_SECONDS = 1.0  # how often the monitor re-reads a running job's files
 VAL_METRICS = ("hr@10", "ndcg@10", "mrr")  # validation metrics drawn as curves
-STATE_ICONS = {
-    "starting": "⏳",
-    "running": "🏃",
-    "finished": "✅",
-    "failed": "❌",
-    "cancelled": "⏹️",
+STATE_ICONS = {  # Material icons: emoji render as empty boxes in some browsers (Debian Chromium)
+    "starting": ":material/hourglass_top:",
+    "running": ":material/directions_run:",
+    "finished": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/stop_circle:",
 }
 
 
@@ -105,12 +105,23 @@ def _eta_text(last: dict[str, Any]) -> str:
     )
 
 
+def runs_for_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The run table with "—" for metrics a run has not been evaluated on (not "None"/NaN)."""
+    shown = table.astype(object)
+    numeric = [c for c in table.columns if c.startswith(("val ", "test "))]
+    for column in numeric:
+        shown[column] = [
+            "—" if pd.isna(v) else f"{v:.3f}" if isinstance(v, float) else v for v in table[column]
+        ]
+    return shown.where(table.notna(), "—")
+
+
 def monitor(ws: Workspace, run: str, key: str) -> None:
     """Status, progress bar, ETA, curves, and cancel/resume for one job."""
     status = jobs.job_status(ws, run)
     events = jobs.read_progress(ws, run)
     last = events[-1] if events else {}
-    icon = STATE_ICONS.get(status.state, "❔")
+    icon = STATE_ICONS.get(status.state, ":material/help:")
     st.markdown(f"**{icon} {run}** — {status.state}{_eta_text(last) if status.active else ''}")
     if status.message:
         st.caption(status.message)
@@ -155,12 +166,15 @@ def live_monitor(ws: Workspace, key: str) -> None:
         return
     names = [job.run for job in launched]
     current = state.get(state.TRAIN_RUN)
+    follow_key = f"{key}_follow"
+    if state.get(follow_key) not in names:  # the followed job's files were removed
+        st.session_state.pop(follow_key, None)
     run = st.selectbox(
         "Follow job",
         names,
         index=names.index(current) if current in names else 0,
-        key=f"{key}_follow",
-        format_func=lambda n: f"{STATE_ICONS.get(jobs.job_status(ws, n).state, '❔')} {n}",
+        key=follow_key,
+        format_func=lambda n: f"{n} · {jobs.job_status(ws, n).state}",
     )
     state.put(state.TRAIN_RUN, run)
     active = jobs.job_status(ws, run).active

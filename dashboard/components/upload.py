@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,6 +38,9 @@ ROLE_HELP = {
     "category": "Item category (optional).",
 }
 FILE_TYPES = ["csv", "tsv", "txt", "parquet", "inter"]
+FORMATS = ["auto", "csv", "parquet", "recbole", "sequences"]  # IngestOptions.format values
+DELIMITERS = {"auto": None, ",": ",", ";": ";", "tab": "\t", "|": "|", "space": " "}
+HEADERS = {"auto": None, "yes": True, "no": False}  # IngestOptions.has_header values
 
 
 def _tab_folder(ws: Workspace) -> Path:
@@ -105,7 +109,30 @@ def mapping_form(proposal: MappingPreview, key: str) -> dict[str, str | None]:
     return chosen
 
 
-def run_ingest(ws: Workspace, path: Path, name: str, mapping: dict[str, str | None]) -> None:
+def read_options(key: str) -> IngestOptions:
+    """The "Advanced" overrides of format, delimiter and header (all "auto" by default).
+
+    Detection is right for most files; these are for the ones it gets wrong (a semicolon CSV
+    whose first data row looks like a header, a headerless file, …).
+    """
+    with st.popover("Advanced", icon=":material/tune:"):
+        fmt = st.selectbox("Format", FORMATS, key=f"{key}_format")
+        delimiter = st.selectbox(
+            "Delimiter", list(DELIMITERS), key=f"{key}_delimiter", help="For text formats only."
+        )
+        header = st.selectbox(
+            "First line is a header", list(HEADERS), key=f"{key}_header", help="For text formats."
+        )
+    return IngestOptions(format=fmt, delimiter=DELIMITERS[delimiter], has_header=HEADERS[header])
+
+
+def run_ingest(
+    ws: Workspace,
+    path: Path,
+    name: str,
+    mapping: dict[str, str | None],
+    read: IngestOptions | None = None,
+) -> None:
     """Ingest with a live progress bar; on success the tab switches to the new dataset."""
     with st.status(f"Ingesting {path.name} as **{name}**…", expanded=True) as status:
         bar = st.progress(0.0, text="reading")
@@ -114,7 +141,8 @@ def run_ingest(ws: Workspace, path: Path, name: str, mapping: dict[str, str | No
             bar.progress(event.fraction or 0.0, text=f"{event.stage} {event.message}".strip())
 
         with widgets.friendly_errors("Ingest failed"):
-            options = IngestOptions(**{role: column for role, column in mapping.items() if column})
+            roles = {role: column for role, column in mapping.items() if column}
+            options = replace(read or IngestOptions(), **roles)
             summary = ingest(path, name, ws, options, on_progress=on_progress)
             bar.progress(1.0, text="done")
             status.update(label=f"Ingested **{name}**", state="complete")
@@ -139,8 +167,9 @@ def add_dataset(ws: Workspace, key: str) -> None:
     if path is None:
         st.caption("Files stay on this machine, in the workspace folder.")
         return
+    read = read_options(key)
     with widgets.friendly_errors("Cannot read this file"):
-        proposal = preview(path)
+        proposal = preview(path, read)
         st.markdown(f"**Preview** · detected format: `{proposal.source.format}`")
         frame = pd.DataFrame(proposal.preview, columns=proposal.source.columns)
         st.dataframe(frame, hide_index=True, key=f"{key}_preview")
@@ -150,4 +179,4 @@ def add_dataset(ws: Workspace, key: str) -> None:
         if name in ws.dataset_names():
             st.warning(f"A dataset named {name!r} exists; ingesting replaces it.")
         if st.button("Ingest", type="primary", key=f"{key}_go"):
-            run_ingest(ws, path, name, mapping)
+            run_ingest(ws, path, name, mapping, read)

@@ -87,14 +87,14 @@ def user_picker(sequences: Any, key: str, label: str = "User") -> int:
 
 def no_dataset_message() -> None:
     st.info("No dataset in the workspace yet: upload a behaviour log on the **Data** page.")
-    st.page_link("app_pages/data.py", label="Go to Data", icon="📂")
+    st.page_link("app_pages/data.py", label="Go to Data", icon=":material/upload_file:")
 
 
 def no_run_message() -> None:
     st.info(
         "No trained run yet: train a model on the **Train** page (a quick demo takes a minute)."
     )
-    st.page_link("app_pages/train.py", label="Go to Train", icon="🏋️")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/model_training:")
 
 
 def metric_cards(cards: list[tuple], key: str) -> None:
