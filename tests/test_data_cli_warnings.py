@@ -64,3 +64,16 @@ def test_clean_log_with_time_prints_no_warning(write_log, tmp_path) -> None:
     done = ingest(path, tmp_path)
     assert done.returncode == 0, done.stderr
     assert warnings(done) == []
+
+
+def test_ingest_warnings_name_rows_and_count_the_rest():
+    from core.data.ingest import ingest_warnings
+
+    examples = [{"row": r, "column": "when", "reason": "bad time"} for r in range(2, 9)]
+    manifest = {"has_time": True, "stats": {"rejected_rows": 9, "rejected_examples": examples}}
+    messages = ingest_warnings("log.csv", manifest)
+    assert messages[0] == "log.csv:2:when: bad time"
+    assert len(messages) == 6 and messages[-1].startswith("… and 4 more")
+    assert ingest_warnings("x.txt", {"has_time": False, "stats": {}})[0].startswith(
+        "x.txt: no time column"
+    )

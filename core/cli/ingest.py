@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 NAME = "ingest"
-MAX_WARNED_ROWS = 5  # rejected rows named on stderr; the count covers the rest
 HELP = "read a behaviour log (CSV, Parquet, RecBole .inter, sequence .txt) into the workspace"
 
 
@@ -72,7 +71,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from core.data.ingest import ingest
+    from core.data.ingest import ingest, ingest_warnings
     from core.data.store import load_manifest
     from core.progress import TqdmProgress
     from core.workspace import Workspace
@@ -89,29 +88,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     finally:
         progress.close()
-    for line in warning_lines(args.path, load_manifest(workspace, args.name)):
-        print(line, file=sys.stderr)
+    for warning in ingest_warnings(args.path, load_manifest(workspace, args.name)):
+        print(f"warning: {warning}", file=sys.stderr)
     return summary
-
-
-def warning_lines(path: str, manifest: dict[str, Any]) -> list[str]:
-    """`warning: …` lines for what an ingest kept going past: rejected rows, a missing time.
-
-    Exit 0 with only a count in the JSON hid bad rows; these name file, row and column the way
-    errors do, so the analyst can open the file at the line. The manifest keeps the examples.
-    """
-    lines = []
-    if not manifest.get("has_time", True):
-        lines.append(
-            f"warning: {path}: no time column was detected; events are ordered by file order "
-            "(name the time column with --time COL if the file has one)"
-        )
-    stats = manifest.get("stats", {})
-    examples = stats.get("rejected_examples", [])[:MAX_WARNED_ROWS]
-    for example in examples:
-        where = ":".join(str(p) for p in (path, example["row"], example.get("column")) if p)
-        lines.append(f"warning: {where}: {example['reason']}")
-    more = int(stats.get("rejected_rows", 0)) - len(examples)
-    if more > 0:
-        lines.append(f"warning: … and {more} more rejected rows (see manifest.json)")
-    return lines

@@ -210,3 +210,30 @@ def _manifest(
         "vocab_sizes": stats["vocab_sizes"],
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+MAX_WARNED_ROWS = 5  # rejected rows named one by one; the count covers the rest
+
+
+def ingest_warnings(path: str | Path, manifest: dict[str, Any]) -> list[str]:
+    """What an ingest kept going past (rejected rows, a missing time), one message each.
+
+    A count alone in the summary hides bad rows; these name file, row and column the way errors
+    do, so the analyst can open the file at the line. The CLI prints them on stderr, the
+    dashboard as warnings.
+    """
+    messages = []
+    if not manifest.get("has_time", True):
+        messages.append(
+            f"{path}: no time column was detected; events are ordered by file order "
+            "(name the time column with --time COL if the file has one)"
+        )
+    stats = manifest.get("stats", {})
+    examples = stats.get("rejected_examples", [])[:MAX_WARNED_ROWS]
+    for example in examples:
+        where = ":".join(str(p) for p in (path, example["row"], example.get("column")) if p)
+        messages.append(f"{where}: {example['reason']}")
+    more = int(stats.get("rejected_rows", 0)) - len(examples)
+    if more > 0:
+        messages.append(f"… and {more} more rejected rows (see manifest.json)")
+    return messages

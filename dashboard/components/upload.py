@@ -18,8 +18,9 @@ from typing import Any, BinaryIO
 import pandas as pd
 import streamlit as st
 
-from core.data.ingest import IngestOptions, ingest, preview
+from core.data.ingest import IngestOptions, ingest, ingest_warnings, preview
 from core.data.mapping import MappingPreview
+from core.data.store import load_manifest
 from core.progress import ProgressEvent
 from core.workspace import Workspace
 from dashboard import state
@@ -148,6 +149,8 @@ def run_ingest(
             status.update(label=f"Ingested **{name}**", state="complete")
             state.put(state.DATASET, name)
             _show_summary(summary)
+            for warning in ingest_warnings(path.name, load_manifest(ws, name)):
+                st.warning(warning, icon=":material/warning:")
             return
         status.update(label="Ingest failed", state="error")
 
