@@ -20,19 +20,23 @@ import torch
 from bench.sasrec_reference import load_beauty, machine_note, record_results
 from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED
+from core.training.threads import set_training_threads
 
 TOP_K = 10  # items listed per user
 
 
 def top_k_all_users(scorer, sequences: EventSequences, chunk: int) -> np.ndarray:
-    """(U, TOP_K) item ids, best first, after each user's whole history; chunked for memory."""
+    """(U, TOP_K) item ids, best first, after each user's whole history; chunked for memory.
+
+    `ModelScorer.top_k` keeps the (users, items) scores inside torch and reduces them to the top
+    k block by block, so the full score matrix is never copied out.
+    """
     users = np.arange(sequences.num_users)
     out = np.empty((len(users), TOP_K), dtype=np.int64)
     for start in range(0, len(users), chunk):
         part = users[start : start + chunk]
-        scores = scorer.score_histories(sequences, part, sequences.offsets[part + 1])  # (b, V)
-        best = torch.topk(torch.from_numpy(np.asarray(scores)), TOP_K, dim=1).indices  # (b, K)
-        out[start : start + len(part)] = best.numpy()
+        ids, _ = scorer.top_k(sequences, part, sequences.offsets[part + 1], TOP_K)  # (b, K)
+        out[start : start + len(part)] = ids
     return out
 
 
@@ -62,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=2048, help="users scored per call")
     parser.add_argument("--workspace", default="workspace", help="workspace holding --run")
     parser.add_argument("--run", default=None, help="time this trained run instead")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: idle cores)"
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
+    set_training_threads(args.threads)
     if args.run:
         scorer, sequences = run_scorer(args.workspace, args.run)
         what = f"run {args.run}"

@@ -53,6 +53,7 @@ def train_and_test(
         **result,
         "epochs": summary["epochs"],
         "best_epoch": summary["best_epoch"],
+        "steps": summary.get("steps", "?"),
         "seconds": summary["seconds"],
         "stopped": summary["stopped"],
     }

@@ -24,6 +24,7 @@ import torch
 
 from bench.sasrec_reference import load_beauty, machine_note, make_reference, record_results
 from core.data.sequences import EventSequences
+from core.training.threads import set_training_threads
 
 DIM, LAYERS, HEADS, MAX_LEN, BATCH = 50, 2, 1, 50, 128  # the SASRec reference configuration
 
@@ -69,7 +70,9 @@ def encoder_flops(tokens: float, attn_pairs: float, dim: int, layers: int, ffn: 
 class OursRunner:
     """Our Trainer's steps on the batches of one shuffled epoch, in order."""
 
-    def __init__(self, sequences: EventSequences, device: torch.device, loss: str) -> None:
+    def __init__(
+        self, sequences: EventSequences, device: torch.device, loss: str, threads: int
+    ) -> None:
         from core.model import BehaviorTransformer, ModelConfig
         from core.training.config import TrainConfig
         from core.training.trainer import Trainer
@@ -84,9 +87,9 @@ class OursRunner:
             heads=HEADS,
         )
         model = BehaviorTransformer(config).to(device)
-        train_config = TrainConfig(batch_size=BATCH, device=str(device), loss=loss)
+        train_config = TrainConfig(batch_size=BATCH, device=str(device), loss=loss, threads=threads)
         self.trainer = Trainer(model, sequences, train_config)
-        self.sampled = train_config.use_sampled_loss(config.num_items)
+        self.sampled = train_config.use_sampled_loss(config.num_items, device.type == "cpu")
         kind = (
             f"sampled softmax, {train_config.negatives} negatives"
             if self.sampled
@@ -174,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=4, help="alternating slices per side")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads for both sides (default: idle cores)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
     sequences = load_beauty()
@@ -181,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print("skipped: ../shared/data/beauty/beauty.txt is absent", file=sys.stderr)
         return 0
     device = torch.device(args.device)
+    threads = set_training_threads(args.threads)  # one setting for both sides, kept throughout
     peak = peak_matmul_gflops(device)
     runners = [ReferenceRunner(sequences, device)]
-    runners += [OursRunner(sequences, device, loss) for loss in args.losses]
+    runners += [OursRunner(sequences, device, loss, threads) for loss in args.losses]
     measured = measure(runners, args.steps, args.warmup, args.rounds, device)
     peak = max(peak, peak_matmul_gflops(device))  # before and after: the less disturbed one
     rows = [_row(m, measured[0], peak, args, device) for m in measured]

@@ -49,7 +49,9 @@ def test_fused_loss_survives_huge_logits() -> None:
         weight.mul_(1e3)  # logits ~ 1e3: exp would overflow without the max shift
     loss = fused_full_softmax_loss(hidden, weight, None, targets)
     assert torch.isfinite(loss)
-    assert loss.item() == pytest.approx(plain_full_softmax_loss(hidden, weight, None, targets).item())
+    assert loss.item() == pytest.approx(
+        plain_full_softmax_loss(hidden, weight, None, targets).item()
+    )
 
 
 def test_warmup_is_in_steps_and_capped_by_planned_steps() -> None:

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", type=int, default=2, help="attention heads (must divide --dim)")
     parser.add_argument("--dropout", type=float, default=0.3, help="dropout rate")
     parser.add_argument("--batch-size", type=int, default=None, help="sequences per step (128)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (1e-3)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (2e-3)")
     parser.add_argument(
         "--loss",
         choices=("auto", "full", "sampled"),

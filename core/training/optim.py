@@ -1,4 +1,5 @@
-"""AdamW with decay only on weight matrices, and a warm-up + cosine learning-rate schedule."""
+"""AdamW with decay only on weight matrices, and a warm-up + cosine learning-rate schedule
+(by steps, or by the time budget when one is given)."""
 
 from __future__ import annotations
 
@@ -37,11 +38,22 @@ def build_optimizer(
         return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98))
 
 
-def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
-    """Linear warm-up over `warmup_fraction` of the steps, then cosine down to `min_lr_ratio`."""
-    warmup = max(1, int(config.warmup_fraction * total_steps))
+def lr_at(
+    step: int, total_steps: int, config: TrainConfig, time_used: float | None = None
+) -> float:
+    """Linear warm-up, then cosine down to `min_lr_ratio` of the peak.
+
+    Warm-up lasts `warmup_steps`, capped at `warmup_fraction` of the planned steps (so tiny runs
+    are not all warm-up). The decay follows whichever is further along: the planned steps, or
+    `time_used` (share of a --max-minutes budget spent, None without one), so a time-boxed run
+    reaches its low learning rate at the end of the budget instead of stopping near the peak.
+    """
+    warmup = max(1, min(config.warmup_steps, int(config.warmup_fraction * total_steps)))
     if step < warmup:
         return config.lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    if time_used is not None:
+        progress = max(progress, time_used)
+    progress = min(1.0, progress)
     floor = config.min_lr_ratio
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))

@@ -134,6 +134,7 @@ def train_on_sequences(
         "dataset": dataset,
         "epochs": final.epoch,
         "best_epoch": final.best_epoch,
+        "steps": final.step,
         "val": final.best_val,
         "stopped": final.stop_reason or "completed",
         "seconds": round(time.monotonic() - started, 1),

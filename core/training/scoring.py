@@ -19,6 +19,8 @@ from core.data.vocab import MASK
 from core.model.transformer import BehaviorTransformer, EncoderInput, EncoderOutput
 from core.training.windows import FlatInputs, gather
 
+TOPK_ROWS = 128  # states scored per top-k block: (128, V) logits stay near cache size
+
 
 @dataclass
 class NextPrediction:
@@ -57,6 +59,24 @@ class ModelScorer:
         for idx, hidden in self._query_states(sequences, users, cutoffs):
             out[idx] = self.model.item_head(hidden).float().cpu().numpy()
         return out
+
+    def top_k(
+        self, sequences: EventSequences, users: np.ndarray, cutoffs: np.ndarray, k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(n, k) best item ids and their logits after each history, best first.
+
+        Unlike `score_histories` the (n, V) scores never leave torch: each block of states is
+        projected and reduced to its top k at once, so scoring every user stays cache-sized.
+        """
+        ids = np.empty((len(users), k), dtype=np.int64)
+        scores = np.empty((len(users), k), dtype=np.float32)
+        for idx, hidden in self._query_states(sequences, users, cutoffs):
+            for s in range(0, len(idx), TOPK_ROWS):
+                logits = self.model.item_head(hidden[s : s + TOPK_ROWS])  # (r, V)
+                best = torch.topk(logits, k, dim=1)  # (r, k)
+                ids[idx[s : s + TOPK_ROWS]] = best.indices.cpu().numpy()
+                scores[idx[s : s + TOPK_ROWS]] = best.values.float().cpu().numpy()
+        return ids, scores
 
     def predict_next(
         self, sequences: EventSequences, users: np.ndarray, cutoffs: np.ndarray

@@ -25,6 +25,7 @@ from core.model.transformer import BehaviorTransformer
 from core.training.config import TrainConfig
 from core.training.objectives import CausalObjective, MaskedObjective, NspObjective
 from core.training.optim import build_optimizer, lr_at
+from core.training.threads import set_training_threads
 from core.training.windows import FlatInputs, training_ends
 
 SORT_CHUNK = 64  # batches per length-sorted chunk: enough to trim padding, little order bias
@@ -72,6 +73,8 @@ class Trainer:
     ) -> None:
         self.model, self.config = model, config
         self.device = next(model.parameters()).device
+        if self.device.type == "cpu":
+            set_training_threads(config.threads)
         self.callbacks = list(callbacks or [])
         self.evaluator = evaluator
         self.flat = FlatInputs.from_sequences(sequences, model.config.gap_buckets)
@@ -88,6 +91,7 @@ class Trainer:
         self.improved = False  # set at each evaluation for the checkpoint callback
         self._stop: str | None = None
         self._budget_from = 0.0
+        self._lr = 0.0  # learning rate of the last step (early stopping waits for the decay)
 
     def request_stop(self, reason: str) -> None:
         """Ask the loop to stop after the current batch (e.g. SIGTERM -> "cancelled")."""
@@ -138,8 +142,9 @@ class Trainer:
 
     def train_step(self, users: np.ndarray) -> float:
         """One optimizer step on a batch of users; returns the loss."""
+        self._lr = lr_at(self.state.step, self.total_steps, self.config, self._budget_used())
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(self.state.step, self.total_steps, self.config)
+            group["lr"] = self._lr
         with self._autocast():
             loss = self.batch_loss(users)
         loss.backward()
@@ -193,6 +198,8 @@ class Trainer:
             self.state.best_val = dict(self.state.val)
             self.state.bad_evals = 0
             return
+        if self._lr > 0.5 * self.config.lr:
+            return  # near the peak rate validation plateaus; it improves as the rate decays
         self.state.bad_evals += 1
         if self.state.bad_evals >= self.config.patience and self._stop is None:
             self._stop = "early_stopping"
@@ -201,9 +208,16 @@ class Trainer:
         torch.manual_seed(self.config.seed * 1_000_003 + epoch)
         self.rng = np.random.default_rng([self.config.seed, epoch, 2])
 
-    def _over_budget(self) -> bool:
+    def _budget_used(self) -> float | None:
+        """Share of this session's --max-minutes budget spent, or None without a budget."""
         budget = self.config.max_minutes
-        return budget is not None and self.state.elapsed - self._budget_from > budget * 60.0
+        if budget is None:
+            return None
+        return (self.state.elapsed - self._budget_from) / max(budget * 60.0, 1e-9)
+
+    def _over_budget(self) -> bool:
+        used = self._budget_used()
+        return used is not None and used > 1.0
 
     def _notify(self, hook: str) -> None:
         for callback in self.callbacks:
@@ -222,7 +236,7 @@ class Trainer:
 
     def _sampler(self, sequences: EventSequences) -> NegativeSampler | None:
         num_items = len(sequences.item_vocab)
-        if not self.config.use_sampled_loss(num_items):
+        if not self.config.use_sampled_loss(num_items, on_cpu=self.device.type == "cpu"):
             return None
         counts = np.bincount(self.flat.items[train_mask(sequences)], minlength=num_items)
         return NegativeSampler(counts, self.config.negatives).to(self.device)
