@@ -169,39 +169,38 @@ def importance_bars(
     values: np.ndarray, labels: Sequence[str], hover: Sequence[str], title: str
 ) -> go.Figure:
     """One bar per event of the timeline (e.g. rollout share of each event at the prediction)."""
-    axis = [f"{i}: {label}" for i, label in enumerate(labels)]
-    fig = go.Figure(
-        go.Bar(
-            x=axis,
-            y=values,
-            marker_color=ACCENT,
-            customdata=list(hover),
-            hovertemplate="%{customdata}<br>share %{y:.3f}<extra></extra>",
-        )
-    )
-    fig.update_layout(
-        **_LAYOUT, title=title, xaxis_title="event (oldest first)", yaxis_title="share"
-    )
-    return fig
+    return _event_bars(values, labels, hover, title, ACCENT, "share", ".3f")
 
 
 def attribution_bars(
     values: np.ndarray, labels: Sequence[str], hover: Sequence[str], title: str
 ) -> go.Figure:
     """Signed attribution per event: green raises the predicted item's score, red lowers it."""
-    axis = [f"{i}: {label}" for i, label in enumerate(labels)]
     colors = [POSITIVE if v >= 0 else NEGATIVE for v in values]
-    fig = go.Figure(
-        go.Bar(
-            x=axis,
-            y=values,
-            marker_color=colors,
-            customdata=list(hover),
-            hovertemplate="%{customdata}<br>attribution %{y:+.4f}<extra></extra>",
-        )
+    return _event_bars(values, labels, hover, title, colors, "attribution", "+.4f")
+
+
+def _event_bars(
+    values: np.ndarray,
+    labels: Sequence[str],
+    hover: Sequence[str],
+    title: str,
+    colors: str | list[str],
+    measure: str,
+    number_format: str,
+) -> go.Figure:
+    """Bars over a user's events, oldest first, with each event's details on hover."""
+    axis = [f"{i}: {label}" for i, label in enumerate(labels)]
+    bars = go.Bar(
+        x=axis,
+        y=values,
+        marker_color=colors,
+        customdata=list(hover),
+        hovertemplate=f"%{{customdata}}<br>{measure} %{{y:{number_format}}}<extra></extra>",
     )
+    fig = go.Figure(bars)
     fig.update_layout(
-        **_LAYOUT, title=title, xaxis_title="event (oldest first)", yaxis_title="attribution"
+        **_LAYOUT, title=title, xaxis_title="event (oldest first)", yaxis_title=measure
     )
     return fig
 
