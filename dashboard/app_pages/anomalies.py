@@ -17,10 +17,7 @@ st.caption(
     "user's score is their most unusual session plus their overall surprise. Higher = stranger."
 )
 
-run = widgets.run_picker(ws, key="ano")
-if run is None:
-    widgets.no_run_message()
-    st.stop()
+run = widgets.require_run(ws, key="ano")
 
 found = insights.outputs(ws, run)
 if found.anomalies is None:

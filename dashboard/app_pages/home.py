@@ -22,10 +22,7 @@ st.markdown(
     "intent, **next actions**, **anomalies**, and a **report** to share."
 )
 
-dataset = widgets.dataset_picker(ws, key="home")
-if dataset is None:
-    widgets.no_dataset_message()
-    st.stop()
+dataset = widgets.require_dataset(ws, key="home")
 runs = run_info.runs_of(ws, dataset)
 run = widgets.run_picker(ws, key="home", names=runs)
 stamps = (state.dataset_stamp(ws, dataset), *(state.outputs_stamp(ws, run) if run else ()))

@@ -28,10 +28,7 @@ ws = state.workspace()
 st.title("Reports")
 st.caption("A self-contained HTML file (opens offline, no scripts) or spreadsheet-safe CSV tables.")
 
-dataset = widgets.dataset_picker(ws, key="rep")
-if dataset is None:
-    widgets.no_dataset_message()
-    st.stop()
+dataset = widgets.require_dataset(ws, key="rep")
 
 runs = run_info.runs_of(ws, dataset)
 run = st.selectbox(

@@ -15,10 +15,7 @@ ws = state.workspace()
 st.title("Segments")
 st.caption("Groups of users whose behaviour (and the model's encoding of it) is alike.")
 
-run = widgets.run_picker(ws, key="seg")
-if run is None:
-    widgets.no_run_message()
-    st.stop()
+run = widgets.require_run(ws, key="seg")
 
 found = insights.outputs(ws, run)
 if found.segments is None or found.assignments is None:

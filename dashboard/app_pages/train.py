@@ -19,10 +19,7 @@ st.caption(
     "or close the tab. Come back here to follow it."
 )
 
-dataset = widgets.dataset_picker(ws, key="train")
-if dataset is None:
-    widgets.no_dataset_message()
-    st.stop()
+dataset = widgets.require_dataset(ws, key="train")
 
 with st.container(border=True):
     st.subheader("New run")

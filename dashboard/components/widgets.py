@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from core.errors import BehaviorLensError
@@ -68,7 +69,7 @@ def run_picker(
 def user_picker(sequences: Any, key: str, label: str = "User") -> int:
     """Pick a user by id (longest histories first: they make the richest views). Returns index."""
     lengths = sequences.lengths()
-    order = sorted(range(sequences.num_users), key=lambda u: -int(lengths[u]))[:500]
+    order = np.argsort(-lengths, kind="stable")[:500]  # every rerun: no Python sort over users
     ids = [str(sequences.user_ids[u]) for u in order]
     widget = f"{key}_user"
     current = state.get(state.USER)
@@ -83,6 +84,24 @@ def user_picker(sequences: Any, key: str, label: str = "User") -> int:
     )
     state.put(state.USER, chosen)
     return sequences.user_index(chosen)
+
+
+def require_dataset(ws: Workspace, key: str) -> str:
+    """The picked dataset; with none in the workspace, say where to add one and stop the page."""
+    dataset = dataset_picker(ws, key=key)
+    if dataset is None:
+        no_dataset_message()
+        st.stop()
+    return dataset
+
+
+def require_run(ws: Workspace, key: str) -> str:
+    """The picked run; with none in the workspace, say where to train one and stop the page."""
+    run = run_picker(ws, key=key)
+    if run is None:
+        no_run_message()
+        st.stop()
+    return run
 
 
 def no_dataset_message() -> None:
