@@ -61,23 +61,47 @@ def evaluate_run(
     on_progress: ProgressCallback | None = None,
 ) -> pd.DataFrame:
     """Leave-one-out test metrics of the run and both baselines; writes metrics.json."""
+    if run_meta(workspace, run).get("kind") == "finetune":
+        raise BehaviorLensError(f"run {run!r} is fine-tuned: its quality is in the run table")
+    options = {"split": "test", "protocol": "full", "max_users": max_users}
+    evaluate_and_save(workspace, run, on_progress=on_progress, **options)
+    table = quality_table(workspace, run)
+    assert table is not None
+    return table
+
+
+def evaluate_and_save(
+    workspace: Workspace,
+    run: str,
+    baselines: bool = True,
+    dataset: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    **options: Any,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate a run (and the baselines) on its dataset; keep the rows in metrics.json.
+
+    `options` go to `core.evaluation.leave_one_out.evaluate` (split, protocol, ks, ...). A
+    `dataset` that is not the run's is refused: item ids only fit the dataset trained on.
+    The `evaluate` command and the dashboard both come here, so the file has one shape.
+    """
     from core.data.store import load_sequences
     from core.evaluation.leave_one_out import evaluate
     from core.evaluation.report import evaluate_baselines
     from core.training.checkpoint import load_run
 
     loaded = load_run(workspace, run)
-    if loaded.meta.get("kind") == "finetune":
-        raise BehaviorLensError(f"run {run!r} is fine-tuned: its quality is in the run table")
+    if dataset and dataset != loaded.dataset:
+        raise BehaviorLensError(
+            f"run {run!r} was trained on dataset {loaded.dataset!r}, not {dataset!r}; "
+            "its item ids only fit its own dataset"
+        )
     sequences = load_sequences(workspace, loaded.dataset)
     loaded.check_vocab(sequences)
-    options = {"split": "test", "protocol": "full", "max_users": max_users}
     rows = {run: evaluate(loaded.scorer(), sequences, on_progress=on_progress, **options)}
-    rows.update(evaluate_baselines(sequences, on_progress=on_progress, **options))
+    if baselines:
+        rows.update(evaluate_baselines(sequences, on_progress=on_progress, **options))
     atomic_write_json(loaded.run_dir / METRICS_FILE, rows)
-    table = quality_table(workspace, run)
-    assert table is not None
-    return table
+    return rows
 
 
 def run_table(workspace: Workspace) -> pd.DataFrame:

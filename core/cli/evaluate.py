@@ -51,7 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from core.evaluation.leave_one_out import evaluate
     from core.evaluation.report import evaluate_baselines, format_table
 
     _check_arguments(args)
@@ -65,36 +64,26 @@ def run(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "batch_size": args.batch_size,
     }
-    summary: dict = {}
-    rows: dict[str, dict] = {}
     if args.run:
-        loaded = _load_run(workspace, args.run, args.dataset)
-        sequences = _load_sequences(workspace, loaded.dataset)
-        loaded.check_vocab(sequences)
-        result = evaluate(loaded.scorer(), sequences, on_progress=progress, **options)
-        summary = {"run": args.run, "dataset": loaded.dataset, **result}
-        rows[args.run] = result
+        from core.analysis.run_info import evaluate_and_save
+
+        rows = evaluate_and_save(
+            workspace, args.run, args.baselines, args.dataset, on_progress=progress, **options
+        )
+        result = rows[args.run]
+        summary = {"run": args.run, "dataset": _run_dataset(workspace, args.run), **result}
+        if args.baselines:
+            summary["baselines"] = {name: rows[name] for name in rows if name != args.run}
     else:
         sequences = _load_sequences(workspace, args.dataset)
+        rows = evaluate_baselines(sequences, on_progress=progress, **options)
         summary = {"dataset": args.dataset, "protocol": args.protocol, "split": args.split}
-    if args.baselines or not args.run:
-        baselines = evaluate_baselines(sequences, on_progress=progress, **options)
-        summary["baselines"] = baselines
-        summary.setdefault("users", baselines["popular"]["users"])
-        rows.update(baselines)
+        summary["baselines"] = rows
+        summary["users"] = rows["popular"]["users"]
     progress.close()
-    if args.run:
-        _save_metrics(workspace, args.run, rows)
     print(f"protocol: {args.protocol}, split: {args.split}", file=sys.stderr)
     print(format_table(rows, args.k), file=sys.stderr)
     return summary
-
-
-def _save_metrics(workspace: Workspace, run_name: str, rows: dict[str, dict]) -> None:
-    """Keep the latest evaluation in the run folder: reports and the dashboard read it there."""
-    from core.workspace import atomic_write_json
-
-    atomic_write_json(workspace.run_dir(run_name) / "metrics.json", rows)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -108,16 +97,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise BehaviorLensError(f"--batch-size must be at least 1, got {args.batch_size}")
 
 
-def _load_run(workspace: Workspace, run_name: str, dataset: str | None):
-    from core.training.checkpoint import load_run
+def _run_dataset(workspace: Workspace, run_name: str) -> str:
+    from core.analysis.run_info import run_meta
 
-    loaded = load_run(workspace, run_name)
-    if dataset and dataset != loaded.dataset:
-        raise BehaviorLensError(
-            f"run {run_name!r} was trained on dataset {loaded.dataset!r}, not {dataset!r}; "
-            "its item ids only fit its own dataset"
-        )
-    return loaded
+    return str(run_meta(workspace, run_name)["dataset"])
 
 
 def _load_sequences(workspace: Workspace, dataset: str):
