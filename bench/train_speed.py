@@ -47,10 +47,12 @@ class Measurement:
         return self.flops / self.seconds / 1e9
 
 
-def peak_matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
-    """Throughput of a large float32 matmul: the ceiling our training step is measured against."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def peak_matmul_gflops(
+    device: torch.device, n: int = 2048, repeats: int = 10, dtype: torch.dtype = torch.float32
+) -> float:
+    """Throughput of a large matmul: the ceiling our training step is measured against."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     for _ in range(2):
         a @ b
     _sync(device)
@@ -95,7 +97,8 @@ class OursRunner:
             if self.sampled
             else "full softmax"
         )
-        self.name = f"ours (causal, {kind})"
+        self.bf16 = self.trainer.bf16_matmuls
+        self.name = f"ours (causal, {kind}{', bf16 loss matmuls' if self.bf16 else ''})"
         self.batches = self.trainer.epoch_batches(0)
         self.next = 0
 
@@ -191,12 +194,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     device = torch.device(args.device)
     threads = set_training_threads(args.threads)  # one setting for both sides, kept throughout
-    peak = peak_matmul_gflops(device)
+    peak, peak_bf16 = peak_matmul_gflops(device), _peak_bf16(device)
     runners = [ReferenceRunner(sequences, device)]
     runners += [OursRunner(sequences, device, loss, threads) for loss in args.losses]
     measured = measure(runners, args.steps, args.warmup, args.rounds, device)
     peak = max(peak, peak_matmul_gflops(device))  # before and after: the less disturbed one
-    rows = [_row(m, measured[0], peak, args, device) for m in measured]
+    peak_bf16 = max(peak_bf16, _peak_bf16(device))
+    bf16 = [False] + [r.bf16 for r in runners[1:]]
+    rows = [
+        _row(m, measured[0], peak, peak_bf16 if low else None, args, device)
+        for m, low in zip(measured, bf16, strict=True)
+    ]
     for row in rows:
         print(" | ".join(map(str, row)))
     if not args.no_record:
@@ -217,7 +225,27 @@ COLUMNS = [
 ]
 
 
-def _row(m: Measurement, reference: Measurement, peak: float, args, device) -> list[object]:
+def _peak_bf16(device: torch.device) -> float:
+    """The bf16 matmul ceiling, for runs whose loss matmuls use bf16 (0 when unsupported)."""
+    try:
+        return peak_matmul_gflops(device, dtype=torch.bfloat16)
+    except RuntimeError:
+        return 0.0
+
+
+def _row(
+    m: Measurement,
+    reference: Measurement,
+    peak: float,
+    peak_bf16: float | None,
+    args,
+    device,
+) -> list[object]:
+    """One table row; runs with bf16 loss matmuls also show the bf16 ceiling, for honesty."""
+    peaks, ratios = f"{peak:.1f}", f"{peak / m.gflops:.1f}x"
+    if peak_bf16:
+        peaks += f" fp32 / {peak_bf16:.1f} bf16"
+        ratios += f" fp32 / {peak_bf16 / m.gflops:.1f}x bf16"
     command = (
         f"python -m bench.train_speed --steps {args.steps} --rounds {args.rounds} "
         f"--losses {' '.join(args.losses)} --device {device.type}"
@@ -230,8 +258,8 @@ def _row(m: Measurement, reference: Measurement, peak: float, args, device) -> l
         f"{m.seq_per_s:.0f}",
         f"{m.seq_per_s / reference.seq_per_s:.2f}x",
         f"{m.gflops:.1f}",
-        f"{peak:.1f}",
-        f"{peak / m.gflops:.1f}x",
+        peaks,
+        ratios,
     ]
 
 

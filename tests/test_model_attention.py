@@ -125,3 +125,24 @@ def test_mask_token_embeds_like_any_id() -> None:
     batch = right_padded_batch([4])
     batch.items[0, 3] = MASK
     assert torch.isfinite(model(batch).hidden).all()
+
+
+def test_runs_saved_before_item_scaling_rebuild_as_they_were_trained() -> None:
+    saved = tiny_config("causal").to_dict()
+    del saved["scale_ids"]  # a config.json written before the key existed
+    assert ModelConfig.from_dict(saved).scale_ids is False
+    assert ModelConfig.from_dict(tiny_config("causal").to_dict()).scale_ids is True
+
+
+def test_id_embeddings_are_scaled_by_sqrt_dim_at_the_input() -> None:
+    torch.manual_seed(0)
+    scaled = BehaviorTransformer(tiny_config("causal")).eval()
+    unscaled = BehaviorTransformer(tiny_config("causal", scale_ids=False)).eval()
+    unscaled.load_state_dict(scaled.state_dict())
+    batch = right_padded_batch([5, 3])
+    ids = batch.items, batch.events, batch.categories, batch.gaps
+    difference = scaled.embed(*ids) - unscaled.embed(*ids)  # (B, T, D)
+    e = scaled.embed
+    ids_sum = e.item(batch.items) + e.event(batch.events) + e.category(batch.categories)
+    torch.testing.assert_close(difference, ids_sum * (16**0.5 - 1))
+    assert not torch.allclose(scaled(batch).hidden, unscaled(batch).hidden)

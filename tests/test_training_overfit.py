@@ -8,9 +8,10 @@ import torch
 
 from core.model import BehaviorTransformer, ModelConfig
 from core.model.losses import NegativeSampler, full_softmax_loss, sampled_softmax_loss
+from core.training import trainer as trainer_module
 from core.training.config import TrainConfig
 from core.training.synthetic import synthetic_sequences
-from core.training.trainer import Trainer
+from core.training.trainer import Trainer, clip_gradients
 
 CASES = [
     ("causal", False, "full"),
@@ -80,3 +81,39 @@ def test_negative_sampler_never_draws_reserved_ids_and_prefers_popular_items() -
     draws = NegativeSampler(counts, negatives=5000).sample()
     assert draws.min() >= 3
     assert (draws == 3).float().mean() > 0.5
+
+
+@pytest.mark.parametrize("loss", ["full", "sampled"])
+def test_sparse_input_gradient_gives_the_same_step_as_a_dense_one(
+    loss: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trainer's sparse item-lookup gradient is only a faster way to the same update."""
+    seqs = synthetic_sequences(num_users=8, num_items=20, num_event_types=3)
+    config = ModelConfig(
+        num_items=len(seqs.item_vocab), num_events=len(seqs.event_vocab), max_len=12, dim=16
+    )
+    sparse_lookup = trainer_module.sparse_item_lookup
+    weights = []
+    for sparse in (True, False):
+        monkeypatch.setattr(
+            trainer_module, "sparse_item_lookup", lambda m, _on, s=sparse: sparse_lookup(m, s)
+        )
+        torch.manual_seed(0)
+        trainer = Trainer(BehaviorTransformer(config), seqs, TrainConfig(loss=loss, negatives=8))
+        trainer._seed_epoch(0)
+        trainer.train_step(trainer.users)
+        assert trainer.model.embed.item.sparse is False  # only inside the forward pass
+        weights.append(trainer.model.embed.item.weight.detach().clone())
+    torch.testing.assert_close(weights[0], weights[1])
+
+
+def test_gradients_are_clipped_only_above_the_limit() -> None:
+    model = torch.nn.Linear(3, 2)
+    model.weight.grad = torch.full((2, 3), 0.1)
+    model.bias.grad = torch.zeros(2)
+    clip_gradients(model, max_norm=1.0)  # norm ~0.24: untouched
+    torch.testing.assert_close(model.weight.grad, torch.full((2, 3), 0.1))
+    model.weight.grad = torch.full((2, 3), 10.0)
+    clip_gradients(model, max_norm=1.0)
+    norm = torch.cat([model.weight.grad.flatten(), model.bias.grad]).norm()
+    assert norm.item() == pytest.approx(1.0, rel=1e-4)

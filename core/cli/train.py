@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from typing import Any
 
 NAME = "train"
 HELP = "pre-train the behaviour Transformer on a dataset (causal or masked objective)"
 
 
+def _defaults() -> dict[str, Any]:
+    """Every default of TrainConfig and ModelOptions, so help texts never drift from them."""
+    from core.training.config import ModelOptions, TrainConfig
+
+    return {f.name: f.default for cls in (TrainConfig, ModelOptions) for f in fields(cls)}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = _defaults()
     parser.add_argument("--dataset", required=True, help="dataset name in the workspace")
     parser.add_argument("--run", required=True, help="name of the run folder to create")
     parser.add_argument(
@@ -21,20 +30,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--nsp", action="store_true", help="add the next-segment-prediction auxiliary loss"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 60)")
+    parser.add_argument("--epochs", type=int, default=None, help=f"maximum epochs ({d['epochs']})")
     parser.add_argument(
         "--max-minutes",
         type=float,
         default=None,
         help="stop after this many minutes of training (checkpoint kept)",
     )
-    parser.add_argument("--max-len", type=int, default=50, help="longest history read (events)")
-    parser.add_argument("--dim", type=int, default=64, help="hidden width")
-    parser.add_argument("--layers", type=int, default=2, help="Transformer blocks")
-    parser.add_argument("--heads", type=int, default=2, help="attention heads (must divide --dim)")
-    parser.add_argument("--dropout", type=float, default=0.3, help="dropout rate")
-    parser.add_argument("--batch-size", type=int, default=None, help="sequences per step (128)")
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (2e-3)")
+    parser.add_argument(
+        "--max-len", type=int, default=None, help=f"longest history read ({d['max_len']} events)"
+    )
+    parser.add_argument("--dim", type=int, default=None, help=f"hidden width ({d['dim']})")
+    parser.add_argument(
+        "--layers", type=int, default=None, help=f"Transformer blocks ({d['layers']})"
+    )
+    parser.add_argument(
+        "--heads", type=int, default=None, help=f"attention heads, must divide --dim ({d['heads']})"
+    )
+    parser.add_argument(
+        "--dropout", type=float, default=None, help=f"dropout rate ({d['dropout']})"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help=f"sequences per step ({d['batch_size']})"
+    )
+    parser.add_argument("--lr", type=float, default=None, help=f"peak learning rate ({d['lr']})")
     parser.add_argument(
         "--loss",
         choices=("auto", "full", "sampled"),
@@ -42,19 +61,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="item loss: full softmax, sampled softmax, or auto by catalogue size",
     )
     parser.add_argument(
-        "--negatives", type=int, default=None, help="negatives per batch for sampled softmax (1024)"
+        "--negatives",
+        type=int,
+        default=None,
+        help=f"negatives per batch for sampled softmax ({d['negatives']})",
     )
     parser.add_argument(
         "--patience",
         type=int,
         default=None,
-        help="evaluations without improvement before early stopping (5)",
+        help=f"evaluations without improvement before early stopping ({d['patience']})",
     )
     parser.add_argument(
         "--eval-users",
         type=int,
         default=None,
-        help="validation users per evaluation (10000; 0 = all)",
+        help=f"validation users per evaluation ({d['eval_max_users']}; 0 = all)",
     )
     parser.add_argument(
         "--device",
@@ -62,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto uses a CUDA GPU when present (with bf16 autocast)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="random seed (0)")
+    parser.add_argument("--seed", type=int, default=None, help=f"random seed ({d['seed']})")
     parser.add_argument(
         "--resume",
         action="store_true",
@@ -98,7 +120,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         config = _train_config(args)
-        options = ModelOptions(args.max_len, args.dim, args.layers, args.heads, args.dropout)
+        sizes = {k: getattr(args, k) for k in ("max_len", "dim", "layers", "heads", "dropout")}
+        options = ModelOptions(**{k: v for k, v in sizes.items() if v is not None})
     except ValueError as error:
         raise BehaviorLensError(f"train: {error}") from error
     progress = TqdmProgress()

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.model.config import ModelConfig
+from core.model.dropout import Dropout
 
 
 class SelfAttention(nn.Module):
@@ -25,7 +26,7 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(config.dim, 3 * config.dim)
         self.proj = nn.Linear(config.dim, config.dim)
         self.attn_dropout = config.attn_dropout
-        self.resid_drop = nn.Dropout(config.dropout)
+        self.resid_drop = Dropout(config.dropout)
 
     def forward(
         self,

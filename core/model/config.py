@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 Mode = Literal["causal", "bidirectional"]
+LEGACY = {"scale_ids": False}  # what runs saved before these keys existed were trained with
 
 
 @dataclass
@@ -29,6 +30,7 @@ class ModelConfig:
     gap_buckets: int = 32  # time-gap buckets: 0 = first/unknown, then log2-second buckets
     mode: Mode = "causal"  # "causal" (next-event) or "bidirectional" (masked events)
     item_bias: bool = False  # learn a per-item output bias beside the tied embedding
+    scale_ids: bool = True  # item, event, category embeddings x sqrt(dim) (Vaswani; SASRec)
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -46,6 +48,10 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> ModelConfig:
-        """Rebuild from config.json, ignoring unknown keys so older runs stay loadable."""
+        """Rebuild from config.json, ignoring unknown keys so older runs stay loadable.
+
+        Keys a run saved before they existed take their LEGACY value, not today's default, so
+        an old checkpoint is rebuilt with the architecture it was trained with.
+        """
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in payload.items() if k in known})
+        return cls(**{**LEGACY, **{k: v for k, v in payload.items() if k in known}})

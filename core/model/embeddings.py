@@ -12,6 +12,7 @@ from torch import nn
 
 from core.data.vocab import PAD
 from core.model.config import ModelConfig
+from core.model.dropout import Dropout
 
 
 def gap_buckets(timestamps_ms: np.ndarray, offsets: np.ndarray, num_buckets: int) -> np.ndarray:
@@ -47,7 +48,12 @@ class InputEmbedding(nn.Module):
         self.gap = nn.Embedding(config.gap_buckets, d)
         self.position = nn.Embedding(config.max_len, d)  # window positions, 0 = oldest event
         self.segment = nn.Embedding(3, d, padding_idx=PAD)  # NSP: 1 = first, 2 = second segment
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
+        # x sqrt(d) on what the event *is* (item, type, category): it then outweighs where and
+        # when it happened (position, gap) at the start of training, while the tied output table
+        # keeps its own small scale (Vaswani et al. 2017; SASRec). On Amazon Beauty this alone
+        # lifts validation NDCG@10 from ~0.031 to ~0.040 (bench/RESULTS.md).
+        self.id_scale = float(d) ** 0.5 if config.scale_ids else 1.0
 
     def forward(
         self,
@@ -60,9 +66,10 @@ class InputEmbedding(nn.Module):
         """All id tensors are (B, T) int64; returns (B, T, D)."""
         T = items.shape[1]
         positions = torch.arange(T, device=items.device)  # (T,)
-        x = self.item(items) + self.event(events) + self.position(positions)  # (B, T, D)
+        x = self.item(items) + self.event(events)  # (B, T, D)
         if self.category is not None and categories is not None:
             x = x + self.category(categories)  # (B, T, D)
+        x = x * self.id_scale + self.position(positions)  # (B, T, D)
         if gaps is not None:
             x = x + self.gap(gaps)  # (B, T, D)
         if segments is not None:

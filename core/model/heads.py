@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.vocab import NUM_RESERVED
+from core.model.dropout import Dropout
 from core.model.losses import NegativeSampler, full_softmax_loss, sampled_softmax_loss
 
 
@@ -34,13 +35,20 @@ class ItemHead(nn.Module):
         return logits
 
     def loss(
-        self, hidden: torch.Tensor, targets: torch.Tensor, sampler: NegativeSampler | None = None
+        self,
+        hidden: torch.Tensor,
+        targets: torch.Tensor,
+        sampler: NegativeSampler | None = None,
+        bf16_matmuls: bool = False,
     ) -> torch.Tensor:
-        """Mean cross-entropy; full softmax unless a sampler is given (then sampled softmax)."""
+        """Mean cross-entropy; full softmax unless a sampler is given (then sampled softmax).
+
+        `bf16_matmuls`: run the loss's big CPU matmuls in bfloat16 (see full_softmax_loss).
+        """
         weight = self.embedding.weight  # (V, D)
         if sampler is None:
-            return full_softmax_loss(hidden, weight, self.bias, targets)
-        return sampled_softmax_loss(hidden, weight, self.bias, targets, sampler)
+            return full_softmax_loss(hidden, weight, self.bias, targets, bf16_matmuls)
+        return sampled_softmax_loss(hidden, weight, self.bias, targets, sampler, bf16_matmuls)
 
     def predict(self, hidden: torch.Tensor) -> torch.Tensor:
         """(n, V) probabilities over items (0 on reserved ids)."""
@@ -57,7 +65,7 @@ class ClassificationHead(nn.Module):
     def __init__(self, dim: int, num_classes: int, reserved: int = 0, dropout: float = 0.0):
         super().__init__()
         self.reserved = reserved
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.linear = nn.Linear(dim, num_classes)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:

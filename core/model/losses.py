@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from core.data.vocab import NUM_RESERVED
 from core.model.fused_ce import fused_full_softmax_loss
+from core.model.fused_sampled import fused_sampled_softmax_loss
 
 
 class NegativeSampler:
@@ -42,16 +43,22 @@ class NegativeSampler:
 
 
 def full_softmax_loss(
-    hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    targets: torch.Tensor,
+    bf16_matmuls: bool = False,
 ) -> torch.Tensor:
     """Mean cross-entropy over real items: hidden (n, D), weight (V, D), targets (n,) ids >= 3.
 
     On CPU with gradients the fused kernel (core.model.fused_ce) computes the same value about
-    twice as fast; elsewhere (GPU, autocast, no grad) the plain expression is used.
+    twice as fast, and `bf16_matmuls` runs its matmuls in bfloat16 (another ~2x where the CPU
+    has bf16 dot products); elsewhere (GPU, autocast, no grad) the plain expression is used.
     """
     fused = hidden.device.type == "cpu" and torch.is_grad_enabled()
     if fused and hidden.dtype == weight.dtype == torch.float32:
-        return fused_full_softmax_loss(hidden, weight, bias, targets)
+        dtype = torch.bfloat16 if bf16_matmuls else torch.float32
+        return fused_full_softmax_loss(hidden, weight, bias, targets, dtype)
     return plain_full_softmax_loss(hidden, weight, bias, targets)
 
 
@@ -71,14 +78,38 @@ def sampled_softmax_loss(
     bias: torch.Tensor | None,
     targets: torch.Tensor,
     sampler: NegativeSampler,
+    bf16_matmuls: bool = False,
 ) -> torch.Tensor:
-    """Cross-entropy of each target against K shared negatives corrected by -log(K Q)."""
+    """Cross-entropy of each target against K shared negatives corrected by -log(K Q).
+
+    On CPU with gradients the fused kernel (core.model.fused_sampled) computes the same value
+    in a fraction of the passes, with `bf16_matmuls` as in `full_softmax_loss`.
+    """
     negatives = sampler.sample().to(hidden.device)  # (K,)
+    fused = hidden.device.type == "cpu" and torch.is_grad_enabled()
+    if fused and hidden.dtype == weight.dtype == torch.float32:
+        correction = sampler.log_q[negatives] + math.log(len(negatives))  # (K,)
+        dtype = torch.bfloat16 if bf16_matmuls else torch.float32
+        return fused_sampled_softmax_loss(
+            hidden, weight, bias, targets, negatives, correction, dtype
+        )
+    return plain_sampled_softmax_loss(hidden, weight, bias, targets, negatives, sampler.log_q)
+
+
+def plain_sampled_softmax_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    log_q: torch.Tensor,
+) -> torch.Tensor:
+    """The unfused definition, for given negatives (K,) and log Q (V,) of the sampler."""
     pos = (hidden * weight[targets]).sum(-1, keepdim=True)  # (n, 1)
     neg = hidden @ weight[negatives].T  # (n, K)
     if bias is not None:
         pos, neg = pos + bias[targets, None], neg + bias[negatives]  # (n, 1), (n, K)
-    neg = neg - (sampler.log_q[negatives] + math.log(len(negatives)))  # (n, K)
+    neg = neg - (log_q[negatives] + math.log(len(negatives)))  # (n, K)
     neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))  # accidental hits
     logits = torch.cat([pos, neg], dim=1)  # (n, 1 + K)
     zeros = torch.zeros(len(targets), dtype=torch.long, device=hidden.device)  # (n,)

@@ -18,6 +18,7 @@ from torch import nn
 from core.data.vocab import PAD
 from core.model.attention import SelfAttention
 from core.model.config import ModelConfig
+from core.model.dropout import Dropout
 from core.model.embeddings import InputEmbedding
 from core.model.heads import ClassificationHead, ItemHead
 
@@ -74,7 +75,7 @@ class Block(nn.Module):
             nn.Linear(config.dim, hidden),
             nn.GELU(),
             nn.Linear(hidden, config.dim),
-            nn.Dropout(config.dropout),
+            Dropout(config.dropout),
         )
 
     def forward(

@@ -15,6 +15,33 @@ CPU_FULL_SOFTMAX_MAX_ITEMS = (
 
 
 @dataclass
+class ModelOptions:
+    """The model sizes a user may choose; vocabulary sizes come from the data.
+
+    Defaults are SASRec+'s (Klenitskiy & Vasilev 2023) with our sqrt(d) item scaling; on Amazon
+    Beauty they beat the published SASRec+ on a CPU (bench/RESULTS.md).
+    """
+
+    max_len: int = 50  # longest history read, in events
+    dim: int = 64  # hidden width
+    layers: int = 2  # Transformer blocks
+    heads: int = 2  # attention heads
+    dropout: float = 0.3  # dropout (embeddings, attention output, FFN)
+
+    def __post_init__(self) -> None:
+        from core.model.config import ModelConfig  # lazy: keeps this module free of torch
+
+        ModelConfig(
+            num_items=4,
+            max_len=self.max_len,
+            dim=self.dim,
+            layers=self.layers,
+            heads=self.heads,
+            dropout=self.dropout,
+        )  # raises ValueError on bad sizes
+
+
+@dataclass
 class TrainConfig:
     """How to pre-train. Defaults are the recipe that beats SASRec+ on Amazon Beauty on a CPU."""
 
@@ -40,7 +67,7 @@ class TrainConfig:
     eval_max_users: int | None = 10_000  # validation users (seeded subset) per evaluation
     seed: int = 0  # seeds weights, data order (seed + epoch), masks and dropout
     device: str = "auto"  # "auto" (cuda when present), "cpu" or "cuda"
-    amp: bool = True  # bfloat16 autocast on cuda; ignored on CPU
+    amp: bool = True  # bfloat16: autocast on cuda; on a CPU with fast bf16, the item loss matmuls
     threads: int | None = None  # CPU threads for torch; None = the cores idle at start (>= 1)
 
     def __post_init__(self) -> None:

@@ -10,7 +10,6 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,32 +24,11 @@ from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
 from core.training.callbacks import Checkpointer, ProgressLog, StatusFile, now
 from core.training.checkpoint import read_resume_state, resolve_device, restore_resume
-from core.training.config import TrainConfig
+from core.training.config import ModelOptions, TrainConfig
 from core.training.scoring import ModelScorer
 from core.training.trainer import Trainer
 from core.training.windows import vocab_hash
 from core.workspace import Workspace
-
-
-@dataclass
-class ModelOptions:
-    """The model sizes a user may choose; vocabulary sizes come from the data."""
-
-    max_len: int = 50  # longest history read, in events
-    dim: int = 64  # hidden width
-    layers: int = 2  # Transformer blocks
-    heads: int = 2  # attention heads
-    dropout: float = 0.3  # dropout (embeddings, attention output, FFN)
-
-    def __post_init__(self) -> None:
-        ModelConfig(
-            num_items=4,
-            max_len=self.max_len,
-            dim=self.dim,
-            layers=self.layers,
-            heads=self.heads,
-            dropout=self.dropout,
-        )  # raises ValueError on bad sizes
 
 
 def model_config_for(
