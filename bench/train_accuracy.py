@@ -1,6 +1,7 @@
 """Accuracy on Amazon Beauty (full protocol) against the published figures and the baselines.
 
     .venv/bin/python -m bench.train_accuracy [--max-minutes 10] [--objectives causal masked]
+        [--set FIELD=VALUE ...]   # ablations, e.g. --set dropout=0.1 --set loss=full
 
 Trains one run per objective with the default settings (TrainConfig / ModelOptions defaults),
 time-boxed by --max-minutes each, then evaluates the best checkpoint on the test split with the
@@ -12,9 +13,11 @@ in the same table. Runs go to bench/_work/ (ignored by git).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 from bench.sasrec_reference import load_beauty, machine_note, record_results
@@ -31,21 +34,39 @@ PUBLISHED = {  # beauty, full protocol (../shared/data/README.md)
 
 
 def train_and_test(
-    sequences: EventSequences, objective: str, max_minutes: float, device: str
+    sequences: EventSequences,
+    objective: str,
+    max_minutes: float,
+    device: str,
+    overrides: dict[str, object] | None = None,
 ) -> dict:
-    """Train a default run with this objective, then test its best checkpoint (full protocol)."""
+    """Train a default run with this objective, then test its best checkpoint (full protocol).
+
+    `overrides` ({field: value} of TrainConfig or ModelOptions) are for ablations; the headline
+    rows use none.
+    """
     from core.progress import TqdmProgress
     from core.training.checkpoint import load_run
-    from core.training.config import TrainConfig
+    from core.training.config import ModelOptions, TrainConfig
     from core.training.run import train_on_sequences
     from core.workspace import Workspace
 
     run = f"beauty-{objective}"
     run_dir = Workspace(WORK).run_dir(run)
     shutil.rmtree(run_dir, ignore_errors=True)
-    config = TrainConfig(objective=objective, max_minutes=max_minutes, device=device)
+    train_fields = {f.name for f in fields(TrainConfig)}
+    chosen = overrides or {}
+    config = TrainConfig(
+        objective=objective,
+        max_minutes=max_minutes,
+        device=device,
+        **{k: v for k, v in chosen.items() if k in train_fields},
+    )
+    options = ModelOptions(**{k: v for k, v in chosen.items() if k not in train_fields})
     progress = TqdmProgress()
-    summary = train_on_sequences(sequences, "beauty", run_dir, config, on_progress=progress)
+    summary = train_on_sequences(
+        sequences, "beauty", run_dir, config, options, on_progress=progress
+    )
     progress.close()
     loaded = load_run(Workspace(WORK), run, device=device)
     result = evaluate(loaded.scorer(), sequences, split="test", protocol="full")
@@ -70,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
         help="which runs to train",
     )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="ablation: override a TrainConfig or ModelOptions default (repeatable)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
     sequences = load_beauty()
@@ -82,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for objective in args.objectives:
         results[f"ours-{objective}"] = train_and_test(
-            sequences, objective, args.max_minutes, args.device
+            sequences, objective, args.max_minutes, args.device, parse_overrides(args.set)
         )
     print(format_table(results, [10]), file=sys.stderr)
     rows = _rows(results, args)
@@ -93,14 +121,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """{"dropout": 0.1, "loss": "full"} from ["dropout=0.1", "loss=full"] (JSON values, else text)."""
+    from core.training.config import ModelOptions, TrainConfig
+
+    known = {f.name for cls in (TrainConfig, ModelOptions) for f in fields(cls)}
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        if name not in known or not text:
+            raise SystemExit(
+                f"--set {pair!r}: expected FIELD=VALUE with FIELD one of {sorted(known)}"
+            )
+        try:
+            overrides[name] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[name] = text
+    return overrides
+
+
 COLUMNS = ["date", "machine", "command", "model", "users", "HR@10", "NDCG@10", "MRR", "training"]
 
 
 def _rows(results: dict[str, dict], args: argparse.Namespace) -> list[list[object]]:
     date, machine = time.strftime("%Y-%m-%d"), machine_note()
+    sets = "".join(f" --set {pair}" for pair in args.set)
     command = (
         f"`python -m bench.train_accuracy --max-minutes {args.max_minutes:g} "
-        f"--objectives {' '.join(args.objectives)}`"
+        f"--objectives {' '.join(args.objectives)}{sets}`"
     )
     rows = []
     for name, r in results.items():

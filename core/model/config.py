@@ -23,7 +23,7 @@ class ModelConfig:
     max_len: int = 50  # longest history the model reads; older events are dropped
     dim: int = 64  # width of every hidden state
     layers: int = 2  # number of Transformer blocks
-    heads: int = 2  # attention heads per block; must divide dim
+    heads: int = 1  # attention heads per block; must divide dim
     ffn_mult: int = 4  # feed-forward hidden width = ffn_mult * dim
     dropout: float = 0.3  # dropout on embeddings, attention output and FFN (not on (T, T) maps)
     attn_dropout: float = 0.0  # dropout on attention weights; 0 keeps the fast fused kernel

@@ -44,6 +44,7 @@ def model_config_for(
         layers=options.layers,
         heads=options.heads,
         dropout=options.dropout,
+        scale_ids=options.scale_ids,
         mode="causal" if objective == "causal" else "bidirectional",
     )
 
