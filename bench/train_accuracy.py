@@ -51,11 +51,12 @@ def train_and_test(
     from core.training.run import train_on_sequences
     from core.workspace import Workspace
 
-    run = f"beauty-{objective}"
+    chosen = overrides or {}
+    suffix = "".join(f"-{k}-{v}" for k, v in sorted(chosen.items()))  # ablations run side by side
+    run = f"beauty-{objective}{suffix}"
     run_dir = Workspace(WORK).run_dir(run)
     shutil.rmtree(run_dir, ignore_errors=True)
     train_fields = {f.name for f in fields(TrainConfig)}
-    chosen = overrides or {}
     config = TrainConfig(
         objective=objective,
         max_minutes=max_minutes,

@@ -5,7 +5,7 @@ tensor, subtracts the logQ correction into a copy, masks accidental hits with an
 comparison, concatenates the positive column into a third copy, runs log-softmax and its
 backward, and autograd zero-fills a (V, D) gradient for each of the three gathers from the
 item table. On a CPU those passes cost more than the matmul itself (profiled on Amazon Beauty,
-K = 2048: masked_fill, log-softmax, sub, cat and fills were ~45% of a training step).
+K = 2048: masked_fill, log-softmax, sub, cat and fills were ~35% of a training step).
 
 Here the forward pass computes the loss and all gradients at once, as in `fused_ce`: one
 reused (n, K) buffer, the correction folded into a (K,) row added once, accidental hits found
