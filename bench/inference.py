@@ -11,13 +11,12 @@ one user, for all of them: encode each whole history, score every item, keep the
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import numpy as np
 import torch
 
-from bench.sasrec_reference import load_beauty, machine_note, record_results
+from bench.sasrec_reference import load_beauty_or_say_skipped, machine_note, record_results
 from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED
 from core.training.threads import set_training_threads
@@ -76,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         scorer, sequences = run_scorer(args.workspace, args.run)
         what = f"run {args.run}"
     else:
-        sequences = load_beauty()
+        sequences = load_beauty_or_say_skipped()
         if sequences is None:
-            print("skipped: ../shared/data/beauty/beauty.txt is absent", file=sys.stderr)
             return 0
         scorer, what = default_scorer(sequences, torch.device(args.device))
     start = time.perf_counter()

@@ -13,6 +13,7 @@ user's lines in time order) shared by the model benchmarks.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,6 +207,14 @@ def load_beauty(path: Path | None = None) -> EventSequences | None:
         event_vocab=Vocab.build(["review"], [n]),
         category_vocab=Vocab.build([]),
     )
+
+
+def load_beauty_or_say_skipped() -> EventSequences | None:
+    """`load_beauty()`, printing the one skip message the benchmarks share when it is absent."""
+    sequences = load_beauty()
+    if sequences is None:
+        print("skipped: ../shared/data/beauty/beauty.txt is absent", file=sys.stderr)
+    return sequences
 
 
 # ---- shared by the model benchmarks: where figures go -------------------------------------------

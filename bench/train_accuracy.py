@@ -20,7 +20,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from bench.sasrec_reference import load_beauty, machine_note, record_results
+from bench.sasrec_reference import load_beauty_or_say_skipped, machine_note, record_results
 from core.data.sequences import EventSequences
 from core.evaluation.leave_one_out import evaluate
 from core.evaluation.report import evaluate_baselines, format_table
@@ -101,9 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
-    sequences = load_beauty()
+    sequences = load_beauty_or_say_skipped()
     if sequences is None:
-        print("skipped: ../shared/data/beauty/beauty.txt is absent", file=sys.stderr)
         return 0
     results = {
         name: result

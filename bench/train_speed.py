@@ -22,7 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.sasrec_reference import load_beauty, machine_note, make_reference, record_results
+from bench.sasrec_reference import (
+    load_beauty_or_say_skipped,
+    machine_note,
+    make_reference,
+    record_results,
+)
 from core.data.sequences import EventSequences
 from core.training.threads import set_training_threads
 
@@ -188,9 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     args = parser.parse_args(argv)
-    sequences = load_beauty()
+    sequences = load_beauty_or_say_skipped()
     if sequences is None:
-        print("skipped: ../shared/data/beauty/beauty.txt is absent", file=sys.stderr)
         return 0
     device = torch.device(args.device)
     threads = set_training_threads(args.threads)  # one setting for both sides, kept throughout

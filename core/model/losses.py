@@ -55,9 +55,8 @@ def full_softmax_loss(
     twice as fast, and `bf16_matmuls` runs its matmuls in bfloat16 (another ~2x where the CPU
     has bf16 dot products); elsewhere (GPU, autocast, no grad) the plain expression is used.
     """
-    fused = hidden.device.type == "cpu" and torch.is_grad_enabled()
-    if fused and hidden.dtype == weight.dtype == torch.float32:
-        dtype = torch.bfloat16 if bf16_matmuls else torch.float32
+    dtype = _fused_compute_dtype(hidden, weight, bf16_matmuls)
+    if dtype is not None:
         return fused_full_softmax_loss(hidden, weight, bias, targets, dtype)
     return plain_full_softmax_loss(hidden, weight, bias, targets)
 
@@ -86,10 +85,9 @@ def sampled_softmax_loss(
     in a fraction of the passes, with `bf16_matmuls` as in `full_softmax_loss`.
     """
     negatives = sampler.sample().to(hidden.device)  # (K,)
-    fused = hidden.device.type == "cpu" and torch.is_grad_enabled()
-    if fused and hidden.dtype == weight.dtype == torch.float32:
+    dtype = _fused_compute_dtype(hidden, weight, bf16_matmuls)
+    if dtype is not None:
         correction = sampler.log_q[negatives] + math.log(len(negatives))  # (K,)
-        dtype = torch.bfloat16 if bf16_matmuls else torch.float32
         return fused_sampled_softmax_loss(
             hidden, weight, bias, targets, negatives, correction, dtype
         )
@@ -114,3 +112,14 @@ def plain_sampled_softmax_loss(
     logits = torch.cat([pos, neg], dim=1)  # (n, 1 + K)
     zeros = torch.zeros(len(targets), dtype=torch.long, device=hidden.device)  # (n,)
     return F.cross_entropy(logits, zeros)
+
+
+def _fused_compute_dtype(
+    hidden: torch.Tensor, weight: torch.Tensor, bf16_matmuls: bool
+) -> torch.dtype | None:
+    """The fused kernels' matmul dtype, or None where they do not apply (GPU, no grad, autocast)."""
+    if hidden.device.type != "cpu" or not torch.is_grad_enabled():
+        return None
+    if not hidden.dtype == weight.dtype == torch.float32:
+        return None
+    return torch.bfloat16 if bf16_matmuls else torch.float32
