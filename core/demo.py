@@ -3,7 +3,8 @@
 A first visitor should see a trained model's view within seconds, without training anything, so
 the demo run (weights, config, evaluation, segments, anomalies) ships in sample_data/demo_run/,
 built by `python -m sample_data.build_demo`. Ingesting the sample log is deterministic, so the
-shipped run's vocabulary matches the dataset ingested here.
+shipped run's vocabulary matches the dataset ingested here. The sample's item table
+(sample_data/items.csv) is ingested with it, so views show product names rather than bare ids.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.workspace import Workspace, atomic_directory
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LOG = PROJECT_ROOT / "sample_data" / "events.csv"
+SAMPLE_ITEMS = PROJECT_ROOT / "sample_data" / "items.csv"  # names, brands, prices of its items
 DEMO_RUN_SOURCE = PROJECT_ROOT / "sample_data" / "demo_run"
 DEMO_DATASET = "sample"
 DEMO_RUN = "demo"
@@ -37,7 +39,8 @@ def ensure_demo(workspace: Workspace, on_progress: ProgressCallback | None = Non
     """Install the sample dataset and the demo run into `workspace` unless already there."""
     with _install_lock:
         if DEMO_DATASET not in workspace.dataset_names():
-            ingest(SAMPLE_LOG, DEMO_DATASET, workspace, IngestOptions(), on_progress)
+            options = IngestOptions(items=str(SAMPLE_ITEMS))
+            ingest(SAMPLE_LOG, DEMO_DATASET, workspace, options, on_progress)
         run = DEMO_RUN if install_demo_run(workspace) else None
     return DemoInfo(DEMO_DATASET, run)
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# A clause that tells a command-line user which flag to pass: "; name it with --time COL" or
+# "(… --accept-mapping …)". The dashboard drops it: an analyst changes a widget, not a flag.
+_FLAG_CLAUSE = re.compile(r"\s*(\([^()]*--[a-z][^()]*\)|[;,][^;,()]*--[a-z][^;()]*)")
 
 
 class BehaviorLensError(Exception):
@@ -36,3 +41,13 @@ class InputError(BehaviorLensError):
 
 class NotFoundError(BehaviorLensError):
     """A named dataset, run or user that does not exist in the workspace."""
+
+
+def for_analyst(error: Exception) -> str:
+    """The error in dashboard words: the file by its name only, no command-line flag hints."""
+    if isinstance(error, InputError):
+        where = [Path(error.file).name if error.file else None, error.row, error.column]
+        prefix = ":".join(str(part) for part in where if part is not None)
+        text = _FLAG_CLAUSE.sub("", error.message).strip()
+        return f"{prefix}: {text}" if prefix else text
+    return _FLAG_CLAUSE.sub("", str(error)).strip()

@@ -31,6 +31,7 @@ USER = "bl_user"  # user id picked on the model pages
 TRAIN_RUN = "bl_train_run"  # run whose training progress the Train page follows
 TRAIN_FOLLOW = "train_live_follow"  # the Train page's "Follow job" selectbox (widget key)
 UPLOAD = "bl_upload"  # {"file_id", "path", "name"} of the last file saved from the uploader
+ITEM_UPLOAD = "bl_item_upload"  # the same record for the optional item table
 TAB_TOKEN = "bl_tab_token"  # random id of this tab: its private upload folder
 WHAT_IF = "bl_what_if"  # events appended on the Predict page: list of (item, event), per run+user
 REPORT = "bl_report"  # {"html", "tables", "dataset"} of the last report built in this tab
@@ -71,6 +72,13 @@ def dataset_stamp(ws: Workspace, name: str) -> float:
     """mtime of the dataset's manifest: changes whenever the dataset is (re)written."""
     path = ws.dataset_dir(name) / "manifest.json"
     return path.stat().st_mtime if path.is_file() else 0.0
+
+
+def items_stamp(ws: Workspace, name: str) -> tuple[float, float]:
+    """mtimes of the dataset's manifest and item table: an item file added later counts too."""
+    folder = ws.dataset_dir(name)
+    paths = (folder / "manifest.json", folder / "items.parquet")
+    return tuple(p.stat().st_mtime if p.is_file() else 0.0 for p in paths)
 
 
 def run_stamp(ws: Workspace, name: str) -> float:
@@ -118,6 +126,24 @@ def sequences(root: str, name: str, stamp: float) -> Any:
     return load_sequences(Workspace(Path(root)), name)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def item_catalog(root: str, name: str, stamp: tuple) -> Any:
+    """ItemCatalog of a dataset (labels, prices), loaded once and shared read-only; `stamp` is
+    `items_stamp`. A dataset without an item table gets an empty one (labels are the ids)."""
+    from core.data.items import load_item_catalog
+
+    return load_item_catalog(Workspace(Path(root)), name)
+
+
+def catalog_of(root: str, dataset: str) -> Any:
+    """The cached ItemCatalog of `dataset` at its current stamp (empty when no dataset)."""
+    if not dataset:
+        from core.data.items import ItemCatalog
+
+        return ItemCatalog()
+    return item_catalog(root, dataset, items_stamp(Workspace(Path(root)), dataset))
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def loaded_run(root: str, name: str, stamp: float) -> Any:
     """A trained run (model + configs), loaded once per checkpoint and shared read-only."""
@@ -152,6 +178,10 @@ def analytic(root: str, dataset: str, stamp: float, kind: str, params: tuple) ->
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
     if kind == "summary":
         return data_summary(path, load_manifest(ws, dataset))
+    if kind == "funnel":  # revenue per step when the items have prices
+        from core.analysis.item_labels import price_frame
+
+        kwargs["prices"] = price_frame(catalog_of(root, dataset))
     return _analytics()[kind](path, **kwargs)
 
 
@@ -177,9 +207,11 @@ def quality(root: str, run: str, stamps: tuple) -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def user_timeline(root: str, dataset: str, stamp: float, user_id: str) -> Any:
+    from core.analysis.item_labels import with_labels
     from core.data.store import events_path
 
-    return timeline.user_timeline(events_path(Workspace(Path(root)), dataset), user_id)
+    frame = timeline.user_timeline(events_path(Workspace(Path(root)), dataset), user_id)
+    return with_labels(frame, catalog_of(root, dataset))
 
 
 @st.cache_data(show_spinner="Explaining the prediction…", max_entries=64)
@@ -189,7 +221,8 @@ def explanation(root: str, run: str, stamp: float, user_id: str, session: int | 
 
     loaded = loaded_run(root, run, stamp)
     data = sequences(root, loaded.dataset, dataset_stamp(Workspace(Path(root)), loaded.dataset))
-    return explain_user(loaded, timeline.history_until(data, user_id, session), user_id)
+    history = timeline.history_until(data, user_id, session)
+    return explain_user(loaded, history, user_id, catalog=catalog_of(root, loaded.dataset))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -199,9 +232,10 @@ def predictions(root: str, run: str, stamp: float, user_id: str, steps: tuple, t
 
     loaded = loaded_run(root, run, stamp)
     data = sequences(root, loaded.dataset, dataset_stamp(Workspace(Path(root)), loaded.dataset))
+    catalog = catalog_of(root, loaded.dataset)
     if not steps:
-        return next_actions.next_actions(loaded, data, [user_id], top_k)[str(user_id)]
-    return next_actions.what_if(loaded, data, list(steps), top_k)
+        return next_actions.next_actions(loaded, data, [user_id], top_k, catalog)[str(user_id)]
+    return next_actions.what_if(loaded, data, list(steps), top_k, catalog=catalog)
 
 
 @st.cache_data(show_spinner="Generating…", max_entries=64)
@@ -211,4 +245,24 @@ def continuation(root: str, run: str, stamp: float, steps: tuple, n: int, seed: 
 
     loaded = loaded_run(root, run, stamp)
     data = sequences(root, loaded.dataset, dataset_stamp(Workspace(Path(root)), loaded.dataset))
-    return generate(loaded, data, list(steps), GenerationConfig(steps=n, seed=seed))
+    config = GenerationConfig(steps=n, seed=seed)
+    return generate(loaded, data, list(steps), config, catalog=catalog_of(root, loaded.dataset))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def time_support(root: str, dataset: str, stamp: float) -> Any:
+    """What the dataset's timestamps support (core.analysis.time_resolution.dataset_support)."""
+    from core.analysis.time_resolution import dataset_support
+    from core.data.store import events_path, load_manifest
+
+    ws = Workspace(Path(root))
+    return dataset_support(events_path(ws, dataset), load_manifest(ws, dataset))
+
+
+@st.cache_data(show_spinner="Checking the run against a simple baseline…", max_entries=64)
+def training_label(root: str, run: str, stamp: float) -> str | None:
+    """ "Barely trained: …" when the run is not clearly above the Markov chain (else None)."""
+    from core.evaluation.training_check import training_check
+
+    check = training_check(Workspace(Path(root)), run)
+    return check.label() if check is not None else None

@@ -11,7 +11,7 @@ import numpy as np
 
 from sample_data.catalog import Catalog, pick_popular
 from sample_data.intents import UserProfile
-from sample_data.session import Session
+from sample_data.session import Session, Step
 
 ANOMALY_KINDS: tuple[str, ...] = ("bot", "burst", "scraper")
 
@@ -24,7 +24,7 @@ def bot_session(rng: np.random.Generator, cat: Catalog) -> Session:
     gaps = rng.integers(1, 3, n)  # 1 or 2 seconds
     for step, (item, gap) in enumerate(zip(items, gaps, strict=True)):
         s.clock += int(gap) if step else 0
-        s.steps.append((s.clock, "view", int(item)))
+        s.steps.append(Step(s.clock, "view", int(item)))
     return s
 
 
@@ -36,7 +36,7 @@ def scraper_session(rng: np.random.Generator, cat: Catalog) -> Session:
     for step in range(int(rng.integers(80, 141))):
         s.clock += int(rng.integers(2, 5)) if step else 0
         item_id_offset = (first + step) % cat.n_items
-        s.steps.append((s.clock, "view", int(position_of_id[item_id_offset])))
+        s.steps.append(Step(s.clock, "view", int(position_of_id[item_id_offset])))
     return s
 
 
@@ -45,9 +45,9 @@ def burst_session(rng: np.random.Generator, cat: Catalog, user: UserProfile) -> 
     s = Session(rng=rng, median_gap_s=0.75)
     code = user.categories[0]
     first = pick_popular(rng, cat, code)[0]
-    s.steps.append((0, "view", first))
+    s.steps.append(Step(0, "view", first))
     offsets = np.sort(rng.integers(0, 60, 80)) + int(rng.integers(5, 20))
     for offset, item in zip(offsets, pick_popular(rng, cat, code, 80), strict=True):
-        s.steps.append((int(offset), "add_to_cart", item))
+        s.steps.append(Step(int(offset), "add_to_cart", item))
     s.clock = int(offsets[-1])
     return s

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from core.cli import main as cli
-from core.demo import DEMO_DATASET, DEMO_RUN, DEMO_RUN_SOURCE, SAMPLE_LOG
+from core.demo import DEMO_DATASET, DEMO_RUN, DEMO_RUN_SOURCE, SAMPLE_ITEMS, SAMPLE_LOG
 from core.workspace import atomic_directory
 
 DEMO_MODEL = ["--dim", "64", "--layers", "2", "--heads", "2", "--max-len", "50"]
@@ -27,7 +27,7 @@ def build(minutes: float, out: Path = DEMO_RUN_SOURCE) -> None:
         ws = ["--workspace", tmp]
         run = ["--run", DEMO_RUN, *ws]
         steps = [
-            ["ingest", str(SAMPLE_LOG), "--name", DEMO_DATASET, *ws],
+            ["ingest", str(SAMPLE_LOG), "--items", str(SAMPLE_ITEMS), "--name", DEMO_DATASET, *ws],
             ["train", "--dataset", DEMO_DATASET, *run, *DEMO_MODEL, "--seed", "0",
              "--max-minutes", str(minutes)],
             ["evaluate", *run, "--baselines"],

@@ -1,7 +1,7 @@
 """`python -m sample_data.generate`: rebuild the bundled sample clickstream and its ground truth.
 
 Seeded and deterministic: the same seed, user count and numpy version give identical bytes, which
-a test checks against the committed `events.csv` and `ground_truth.csv`.
+a test checks against the committed `events.csv`, `ground_truth.csv` and `items.csv`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from core.workspace import atomic_write_bytes
 from sample_data.anomalies import ANOMALY_KINDS, bot_session, burst_session, scraper_session
 from sample_data.catalog import Catalog, CatalogConfig, build_catalog, event_category
 from sample_data.intents import INTENTS, UserProfile, draw_profile, write_session
-from sample_data.session import Session
+from sample_data.items import items_csv
+from sample_data.session import NO_ITEM, Session
 from sample_data.timeline import diurnal_starts, iso_utc, periodic_starts, separate, uniform_starts
 
 HERE = Path(__file__).resolve().parent
 EVENTS_FILE = "events.csv"
 TRUTH_FILE = "ground_truth.csv"
+ITEMS_FILE = "items.csv"
 NO_LABEL = "none"  # intent of bots/scrapers, anomaly_kind of normal users
 
 
@@ -143,26 +145,31 @@ def generate_users(config: GeneratorConfig) -> tuple[Catalog, list[PlannedUser]]
 def events_csv(
     rng: np.random.Generator, cat: Catalog, users: list[PlannedUser], config: GeneratorConfig
 ) -> bytes:
-    """All events, sorted by time (ties: user id, then order within the user), as CSV bytes."""
-    ts, uid, seq, kinds, items = [], [], [], [], []
+    """All events, sorted by time (ties: user id, then order within the user), as CSV bytes.
+
+    A search has no item and no price, only the searched category.
+    """
+    ts, uid, seq, steps = [], [], [], []
     for user in users:
         n = 0
         for start, session in user.sessions:
-            for offset, event, item in session.steps:
-                ts.append(start + offset)
+            for step in session.steps:
+                ts.append(start + step.offset)
                 uid.append(user.user_id)
                 seq.append(n)
-                kinds.append(event)
-                items.append(item)
+                steps.append(step)
                 n += 1
     order = np.lexsort((np.array(seq), np.array(uid), np.array(ts)))
     stamps = iso_utc(np.array(ts)[order], config.window_start)
     lines = ["user_id,timestamp,event_type,item_id,category,price"]
     for row, k in enumerate(order):
-        item = items[k]
+        _, event, item, searched = steps[k]
+        if item == NO_ITEM:
+            lines.append(f"{uid[k]},{stamps[row]},{event},,{cat.categories[searched]},")
+            continue
         category = cat.categories[event_category(rng, cat, item)]
         price = f"{cat.item_price[item]:.2f}"
-        lines.append(f"{uid[k]},{stamps[row]},{kinds[k]},{cat.item_ids[item]},{category},{price}")
+        lines.append(f"{uid[k]},{stamps[row]},{event},{cat.item_ids[item]},{category},{price}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -176,17 +183,19 @@ def ground_truth_csv(users: list[PlannedUser]) -> bytes:
 
 
 def build(config: GeneratorConfig) -> dict[str, bytes]:
-    """The file name -> bytes of both outputs, without touching the disk."""
+    """The file name -> bytes of the three outputs, without touching the disk."""
     cat, users = generate_users(config)
     label_rng = np.random.default_rng([config.seed, 1])  # dual-listing draws, kept separate
+    name_rng = np.random.default_rng([config.seed, 2])  # item names and brands, kept separate
     return {
         EVENTS_FILE: events_csv(label_rng, cat, users, config),
         TRUTH_FILE: ground_truth_csv(users),
+        ITEMS_FILE: items_csv(name_rng, cat),
     }
 
 
 def write(out_dir: Path, config: GeneratorConfig) -> dict[str, int]:
-    """Generate and write both files atomically into `out_dir`; returns bytes written per file."""
+    """Generate and write the files atomically into `out_dir`; returns bytes written per file."""
     files = build(config)
     for name, data in files.items():
         atomic_write_bytes(out_dir / name, data)
@@ -197,7 +206,8 @@ def write(out_dir: Path, config: GeneratorConfig) -> dict[str, int]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m sample_data.generate",
-        description="Rebuild the seeded sample clickstream (events.csv) and its ground truth.",
+        description="Rebuild the seeded sample clickstream (events.csv), its ground truth "
+        "and the item table (items.csv).",
     )
     defaults = GeneratorConfig()
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: here)")

@@ -34,12 +34,12 @@ class UserProfile:
 
 
 def bargain_hunter(rng: np.random.Generator, cat: Catalog, user: UserProfile, s: Session) -> None:
-    """Searches, then skims cheap results in ascending price order; rarely buys."""
+    """Searches a category, then skims cheap results in ascending price order; rarely buys."""
     for _ in range(int(rng.integers(1, 4))):
         code = user.categories[int(rng.integers(len(user.categories)))]
         listing = pick_from_tier(rng, cat, cat.cheap[code], int(rng.integers(3, 7)))
         listing = sorted(set(listing), key=lambda i: (cat.item_price[i], i))  # sort: price asc
-        s.act("search", listing[0], median_gap_s=8.0)
+        s.search(code, median_gap_s=8.0)
         for item in listing:
             if rng.random() < 0.85:
                 s.act("view", item)
@@ -56,7 +56,7 @@ def decisive_buyer(rng: np.random.Generator, cat: Catalog, user: UserProfile, s:
     code = user.categories[int(rng.integers(len(user.categories)))]
     items = pick_popular(rng, cat, code, int(rng.integers(1, 3)))
     if rng.random() < 0.5:
-        s.act("search", items[0])
+        s.search(code)
     for item in items:
         s.act("view", item)
     if rng.random() < 0.75 * user.buy_bias:
@@ -100,18 +100,18 @@ def category_researcher(
     """Long sessions deep in one category: many distinct items, revisits to compare, late buying."""
     focus = rng.random() < 0.85  # researchers come back to the same category
     code = user.categories[0 if focus else int(rng.integers(1, len(user.categories)))]
-    s.act("search", pick_long_tail(rng, cat, code)[0])
+    s.search(code)
     for _ in range(int(rng.integers(10, 24))):
         seen = s.viewed()
         roll = rng.random()
         if seen and roll < 0.3:
             s.act("view", seen[int(rng.integers(len(seen)))])  # back to compare
         elif roll < 0.36:
-            s.act("search", pick_long_tail(rng, cat, code)[0])
+            s.search(code)  # refines the search within the category
         else:
             s.act("view", pick_long_tail(rng, cat, code)[0])
     if rng.random() < 0.35:
-        counts = [item for _, event, item in s.steps if event == "view"]
+        counts = [item for _, event, item, _ in s.steps if event == "view"]
         s.act("add_to_cart", max(set(counts), key=lambda i: (counts.count(i), -i)))
         if rng.random() < 0.55 * user.buy_bias:
             s.checkout()

@@ -73,6 +73,13 @@ def test_upload_train_attention_report(tmp_path: Path) -> None:
         # auto-detected defaults, shown in changeable select boxes
         assert _combobox(page, "User").get_attribute("value") == "user_id"
         assert _combobox(page, "Event").get_attribute("value") == "event_type"
+        # a wrong time column is caught before anything is written: Ingest waits for a fix
+        pick(page, "Time", "price")
+        page.get_by_text("its values read as times in 1970").wait_for()
+        assert page.get_by_role("button", name="Ingest").is_disabled()
+        pick(page, "Time", "timestamp")
+        page.get_by_text("its values read as times in 1970").wait_for(state="detached")
+        assert page.get_by_role("button", name="Ingest").is_enabled()
         name = page.get_by_label("Dataset name")
         name.fill("e2e")
         name.press("Enter")

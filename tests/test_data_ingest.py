@@ -33,6 +33,7 @@ def test_csv_with_header_full_contract(workspace, write_log) -> None:
     assert summary == {
         "dataset": "clicks",
         "events": 5,
+        "item_less_events": 0,
         "users": 2,
         "items": 3,
         "sessions": 3,  # u1: 10:00-10:10 | 12:00 (gap > 30m); u2: one session
@@ -151,17 +152,17 @@ def test_parquet_with_typed_timestamps(workspace, tmp_path) -> None:
 
 
 def test_explicit_session_column_and_gap_option(workspace, write_log) -> None:
-    text = "user,item,time,visit\nu,a,100,s1\nu,b,5000,s1\nu,c,5001,s2\n"
+    text = "user,item,time,visit\nu,a,1700000100,s1\nu,b,1700005000,s1\nu,c,1700005001,s2\n"
     assert ingest(write_log("s.csv", text), "s", workspace)["sessions"] == 2
     gap = IngestOptions(session_gap="1h")
     assert ingest(write_log("g.csv", text), "g", workspace, gap)["sessions"] == 2
     tight = IngestOptions(session_gap="1s")
-    text2 = "user,item,time\nu,a,100\nu,b,5000\nu,c,5001\n"
+    text2 = "user,item,time\nu,a,1700000100\nu,b,1700005000\nu,c,1700005001\n"
     assert ingest(write_log("g2.csv", text2), "g2", workspace, tight)["sessions"] == 2
 
 
 def test_min_item_count_maps_rare_items_to_unk(workspace, write_log) -> None:
-    text = "user,item,time\nu,a,1\nu,a,2\nu,b,3\n"
+    text = "user,item,time\nu,a,1700000001\nu,a,1700000002\nu,b,1700000003\n"
     ingest(write_log("m.csv", text), "m", workspace, IngestOptions(min_item_count=2))
     seqs = load_sequences(workspace, "m")
     assert seqs.item_vocab.tokens[3:] == ["a"]
@@ -193,6 +194,6 @@ def test_interrupted_ingest_leaves_workspace_unchanged(workspace, write_log, mon
 
     monkeypatch.setattr(build, "write_events", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ingest(write_log("other.csv", "user,item,time\nx,y,1\n"), "clicks", workspace)
+        ingest(write_log("other.csv", "user,item,time\nx,y,1700000001\n"), "clicks", workspace)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert sorted(p.name for p in workspace.datasets_dir.iterdir()) == ["clicks"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sample_data import generate
-from sample_data.generate import EVENTS_FILE, TRUTH_FILE, GeneratorConfig
+from sample_data.generate import EVENTS_FILE, ITEMS_FILE, TRUTH_FILE, GeneratorConfig
 
 SAMPLE_DIR = Path(generate.__file__).resolve().parent
 EVENT_TYPES = {"search", "view", "add_to_cart", "remove_from_cart", "purchase"}
@@ -39,6 +39,11 @@ def truth() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
+def items() -> pd.DataFrame:
+    return pd.read_csv(SAMPLE_DIR / ITEMS_FILE, dtype={"item_id": str})
+
+
+@pytest.fixture(scope="module")
 def gaps(events: pd.DataFrame) -> pd.Series:
     """Seconds since the same user's previous event (NaN on a user's first event)."""
     return events.groupby("user_id")["ts"].diff().dt.total_seconds()
@@ -52,7 +57,7 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path: Pat
     runs = {"a": ["--seed", "3"], "b": ["--seed", "3"], "c": ["--seed", "4"]}
     for name, flags in runs.items():
         assert generate.main(["--out", str(tmp_path / name), "--users", "60", *flags]) == 0
-    for file in (EVENTS_FILE, TRUTH_FILE):
+    for file in (EVENTS_FILE, TRUTH_FILE, ITEMS_FILE):
         a, b, c = ((tmp_path / run / file).read_bytes() for run in "abc")
         assert a == b
         assert a != c
@@ -73,21 +78,78 @@ def test_too_few_users_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -
 def test_file_sizes_within_limits() -> None:
     assert (SAMPLE_DIR / EVENTS_FILE).stat().st_size <= 3_000_000
     assert (SAMPLE_DIR / TRUTH_FILE).stat().st_size <= 100_000
+    assert (SAMPLE_DIR / ITEMS_FILE).stat().st_size <= 150_000
 
 
 def test_schema_and_values(events: pd.DataFrame) -> None:
     header = (SAMPLE_DIR / EVENTS_FILE).open().readline().strip()
     assert header == "user_id,timestamp,event_type,item_id,category,price"
-    assert events.notna().all().all()
+    searches = events["event_type"] == "search"
+    assert events[~searches].notna().all().all()
+    assert events.loc[searches, ["item_id", "price"]].isna().all().all()  # no item, no price
+    assert events.loc[searches, ["user_id", "timestamp", "category"]].notna().all().all()
     assert set(events["event_type"]) == EVENT_TYPES
     assert events["timestamp"].str.endswith("Z").all()
     assert 50_000 <= len(events) <= 80_000
     assert events["item_id"].nunique() >= 1450  # ~1,500 items; a tail item may go unseen
     assert events["category"].nunique() == 10
-    assert (events["price"] > 0).all()
+    assert (events["price"].dropna() > 0).all()
     assert events.groupby("item_id")["price"].nunique().max() == 1  # one price per item
     span = events["ts"].max() - events["ts"].min()
     assert pd.Timedelta(days=54) <= span <= pd.Timedelta(days=58)  # about 8 weeks
+
+
+def test_searches_are_item_less_and_lead_into_their_category(
+    events: pd.DataFrame, gaps: pd.Series
+) -> None:
+    searches = events["event_type"] == "search"
+    assert 0.08 <= searches.mean() <= 0.10  # documented: ~9 % of rows
+    assert set(events.loc[searches, "category"]) == set(events["category"])
+    session = (gaps.isna() | (gaps > 30 * 60)).cumsum()
+    starts = gaps.isna() | (gaps > 30 * 60)
+    switches = events["category"] != events.groupby(session)["category"].shift()
+    assert (starts | switches)[searches].mean() > 0.7  # mostly opens a session or a category
+    # The user searched, then looked at items of that category: the next item event agrees.
+    next_item_category = events["category"].where(~searches).groupby(session).bfill()
+    following = next_item_category.groupby(session).shift(-1)[searches].dropna()
+    assert len(following) > 0.98 * searches.sum()
+    assert (following == events.loc[following.index, "category"]).mean() > 0.98
+
+
+def test_searches_follow_the_intent(events: pd.DataFrame, truth: pd.DataFrame) -> None:
+    intent = events["user_id"].map(truth.set_index("user_id")["intent"])
+    share = (events["event_type"] == "search").groupby(intent).mean()
+    assert share["bargain_hunter"] > share["category_researcher"] > 0.1  # search per round
+    assert share[["loyal_repeater", "cart_abandoner"]].max() < 0.03  # off-type sessions only
+    assert share["none"] == 0  # bots and scrapers never search
+
+
+def test_item_table_names_every_item(events: pd.DataFrame, items: pd.DataFrame) -> None:
+    header = (SAMPLE_DIR / ITEMS_FILE).open().readline().strip()
+    assert header == "item_id,name,brand,category,price"
+    assert items.notna().all().all()
+    assert items["item_id"].is_unique
+    assert set(events["item_id"].dropna()) <= set(items["item_id"])
+    assert items["name"].is_unique  # readable labels tell items apart
+    assert items.apply(lambda row: row["name"].startswith(row["brand"] + " "), axis=1).all()
+    assert (items["price"] > 0).all()
+    medians = items.groupby("category")["price"].median()
+    assert medians["grocery"] < 15 < 100 < medians["electronics"]  # plausible per category
+    shown = events.dropna(subset=["item_id"]).drop_duplicates("item_id").set_index("item_id")
+    table = items.set_index("item_id").loc[shown.index]
+    assert (table["price"] == shown["price"]).all()  # the table agrees with the log
+
+
+def test_item_table_category_is_the_items_own_listing(
+    events: pd.DataFrame, items: pd.DataFrame
+) -> None:
+    modal = (
+        events.dropna(subset=["item_id"])
+        .groupby("item_id")["category"]
+        .agg(lambda c: c.value_counts().index[0])
+    )
+    own = items.set_index("item_id")["category"].loc[modal.index]
+    assert (own == modal).mean() > 0.99  # dual-listed items show a second category now and then
 
 
 def test_items_are_mostly_consistent_with_one_category(events: pd.DataFrame) -> None:

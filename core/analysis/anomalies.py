@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.embeddings import event_surprise
+from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import BURST_WINDOW_S, event_frame, session_table
 from core.data.sequences import EventSequences
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
@@ -40,6 +41,9 @@ FEATURES: dict[str, tuple[float, bool]] = {
 }
 
 
+PACE_FEATURES = ("median_gap_s", "events_per_min", "burst")  # need clock times to mean anything
+CRAWL_MIN_STEPS = 5  # a catalogue crawl climbs item ids by one at least this many times in a row
+CRAWL_MIN_SHARE = 0.3  # ... and covers at least this share of the session's events
 MIN_RATE_EVENTS = 5  # sessions shorter than this get no pace features (unknown, not anomalous)
 LOG_SCALE_FLOOR = 0.25  # smallest scale of a log feature: x1.3 is never "many sigmas" by itself
 
@@ -95,11 +99,17 @@ def score_anomalies(
     loaded: LoadedRun | None,
     sequences: EventSequences,
     on_progress: ProgressCallback | None = None,
+    time: TimeSupport | None = None,
 ) -> AnomalyResult:
-    """Scores every session and user; `loaded=None` uses the rate features alone."""
+    """Scores every session and user; `loaded=None` uses the rate features alone.
+
+    `time` says what the timestamps support (default: read off `sequences`); without clock
+    times the pace, gap and burst features are neither scored nor named in reasons.
+    """
     progress = on_progress or ignore_progress
+    time = time or support_from_ms(sequences.timestamps)
     frame = event_frame(sequences)
-    sessions = session_table(sequences, frame=frame)
+    sessions = session_table(sequences, frame=frame, pace=time.pace)
     user_surprise = None
     if loaded is not None:
         loaded.check_vocab(sequences)
@@ -111,8 +121,9 @@ def score_anomalies(
     sessions.loc[short, ["median_gap_s", "events_per_min"]] = np.nan
     sessions = sessions.rename_axis("session_idx").reset_index()
     progress(ProgressEvent("anomalies", 0, 1, "scoring"))
-    scorer = AnomalyScorer().fit(sessions)
+    scorer = AnomalyScorer(_features(time)).fit(sessions)
     z = scorer.z_scores(sessions)
+    z.loc[~_is_crawl(sessions), "sequential_run"] = 0.0  # two ids in order are not a crawl
     sessions["score"] = z.sum(axis=1)
     typical = _typical(sessions)
     names = sequences.event_vocab.tokens
@@ -121,12 +132,25 @@ def score_anomalies(
     sessions["percentile"] = _percentile(sessions["score"].to_numpy())
     users = _users(sessions, user_surprise, typical)
     progress(ProgressEvent("anomalies", 1, 1, "done"))
-    return AnomalyResult(users, _session_output(sessions), _summary(users, loaded is not None))
+    summary = _summary(users, loaded is not None)
+    summary["time_note"] = time.note()
+    return AnomalyResult(users, _session_output(sessions), summary)
+
+
+def _features(time: TimeSupport) -> dict[str, tuple[float, bool]]:
+    """FEATURES the timestamps can support: no pace, gap or burst without clock times."""
+    return {k: v for k, v in FEATURES.items() if time.pace or k not in PACE_FEATURES}
+
+
+def _is_crawl(sessions: pd.DataFrame) -> pd.Series:
+    """Sessions whose id run is a real crawl: long enough and a clear share of the session."""
+    run = sessions["sequential_run"]
+    return (run - 1 >= CRAWL_MIN_STEPS) & (run >= CRAWL_MIN_SHARE * sessions["events"])
 
 
 def _typical(sessions: pd.DataFrame) -> dict[str, float]:
     cols = [c for c in ("median_gap_s", "burst", "surprise", "events_per_min") if c in sessions]
-    return {c: float(np.nanmedian(sessions[c])) for c in cols}
+    return {c: float(np.nanmedian(sessions[c])) for c in cols if sessions[c].notna().any()}
 
 
 def _users(
@@ -204,7 +228,8 @@ def _phrase(feature: str, row: pd.Series, typical: dict[str, float], events: lis
     if feature == "same_event_run":
         return f"{int(row['same_event_run'])} {_plural(event)} in a row"
     if feature == "sequential_run":
-        return f"{int(row['sequential_run'])} consecutive item ids in order (catalogue crawl)"
+        run, events = int(row["sequential_run"]), int(row["events"])
+        return f"{run} consecutive item ids in order, {run / events:.0%} of the session (catalogue crawl)"
     if feature == "surprise":
         usual = typical.get("surprise", float("nan"))
         return (
@@ -233,12 +258,14 @@ def anomalies_run(
     workspace: Workspace, run: str, on_progress: ProgressCallback | None = None
 ) -> AnomalyResult:
     """Scores a run's dataset and writes anomalies.parquet and anomaly_sessions.parquet."""
-    from core.data.store import load_sequences
+    from core.data.store import load_manifest, load_sequences
     from core.training.checkpoint import load_run
 
     loaded = load_run(workspace, run)
     sequences = load_sequences(workspace, loaded.dataset)
-    result = score_anomalies(loaded, sequences, on_progress)
+    has_time = bool(load_manifest(workspace, loaded.dataset).get("has_time", True))
+    time = support_from_ms(sequences.timestamps, has_time)
+    result = score_anomalies(loaded, sequences, on_progress, time)
     _write_parquet(loaded.run_dir / ANOMALIES_FILE, result.users)
     _write_parquet(loaded.run_dir / SESSION_ANOMALIES_FILE, result.sessions)
     return result

@@ -9,7 +9,8 @@
 
 The sequence is the user's last `max_len` events (a causal model predicts from the last event's
 state; a bidirectional one reads a MASK appended after them, as it was trained), or a session an
-analyst typed in (what-if).
+analyst typed in (what-if). Items keep their id and carry a readable label from the dataset's
+item catalogue (the id itself when the dataset has none), for axes and tables.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from core.analysis.integrated_gradients import Attribution, Baseline, integrated_gradients
 from core.analysis.rollout import attention_rollout
+from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.data.vocab import MASK, NUM_RESERVED, UNK
 from core.errors import BehaviorLensError, NotFoundError
@@ -45,6 +47,7 @@ class EventLabel:
     category: str | None  # category, None when the data has none
     timestamp: str | None  # ISO 8601 UTC, None for typed-in events and the prediction slot
     row: int | None = None  # row in EventSequences, None when not from the dataset
+    label: str | None = None  # readable item label (the id when the item table has none)
 
 
 @dataclass
@@ -55,12 +58,13 @@ class Explanation:
     position: int  # where the prediction is read (last event, or the appended MASK)
     target_item: str  # the item whose score is explained
     target_prob: float  # its softmax probability at `position`
-    top_items: list[dict[str, Any]]  # the model's top next items {"item", "prob"}
+    top_items: list[dict[str, Any]]  # the model's top next items {"item", "label", "prob"}
     attention: np.ndarray  # (L, H, T, T) raw attention weights, exploratory
     rollout: np.ndarray  # (T, T) attention rollout, rows sum to 1
     attribution: Attribution  # Integrated Gradients per input event
     user: str | None = None  # user id, None for a typed-in session
     notes: dict[str, str] = field(default_factory=lambda: {"attention": RAW_ATTENTION_NOTE})
+    target_label: str | None = None  # readable label of `target_item`
 
     def top_events(self, k: int = 5) -> list[dict[str, Any]]:
         """The k events with the largest |IG attribution|, with their rollout share."""
@@ -68,7 +72,10 @@ class Explanation:
         order = np.argsort(-np.abs(scores), kind="stable")[:k]
         row = self.rollout[self.position]
         return [
-            {
+            {  # the item's label right after its id, then the rest of the event
+                "position": self.events[i].position,
+                "item": self.events[i].item,
+                "label": self.events[i].label,
                 **vars(self.events[i]),
                 "attribution": round(float(scores[i]), 6),
                 "rollout": round(float(row[i]), 6),
@@ -83,6 +90,7 @@ class Explanation:
             "user": self.user,
             "events": len(self.events),
             "target": self.target_item,
+            "target_label": self.target_label,
             "target_prob": round(self.target_prob, 6),
             "score": round(a.score, 6),
             "baseline_score": round(a.baseline_score, 6),
@@ -114,6 +122,7 @@ def explain_user(
     target: str | None = None,
     steps: int = 32,
     baseline: Baseline = "pad",
+    catalog: ItemCatalog | None = None,
 ) -> Explanation:
     """Explains the run's next-item prediction after the user's latest event."""
     loaded.check_vocab(sequences)
@@ -130,7 +139,7 @@ def explain_user(
     flat = FlatInputs.from_sequences(sequences, model.config.gap_buckets)
     batch = gather(flat, np.asarray([start]), np.asarray([end - start]))
     labels = [_dataset_label(sequences, r, r - start) for r in range(start, end)]
-    result = explain_batch(model, batch, labels, sequences, target, steps, baseline)
+    result = explain_batch(model, batch, labels, sequences, target, steps, baseline, catalog)
     result.user = str(user_id)
     return result
 
@@ -144,6 +153,7 @@ def explain_events(
     target: str | None = None,
     steps: int = 32,
     baseline: Baseline = "pad",
+    catalog: ItemCatalog | None = None,
 ) -> Explanation:
     """Explains the prediction after a typed-in session (what-if); `sequences` gives the vocabs.
 
@@ -174,7 +184,7 @@ def explain_events(
         EventLabel(i, items[i], sequences.event_vocab.token_of(event_ids[i]), None, None)
         for i in range(len(items))
     ]
-    return explain_batch(model, batch, labels, sequences, target, steps, baseline)
+    return explain_batch(model, batch, labels, sequences, target, steps, baseline, catalog)
 
 
 def explain_batch(
@@ -185,8 +195,13 @@ def explain_batch(
     target: str | None,
     steps: int,
     baseline: Baseline,
+    catalog: ItemCatalog | None = None,
 ) -> Explanation:
-    """The three views for a (1, T) batch of real events (a MASK is appended when bidirectional)."""
+    """The three views for a (1, T) batch of real events (a MASK is appended when bidirectional).
+
+    `catalog` labels the input events and the predicted items (ids only when None).
+    """
+    catalog = catalog or ItemCatalog()
     if not model.causal:
         batch = _append_mask(batch)
         labels = [*labels, EventLabel(len(labels), "[MASK]", "[MASK]", None, None)]
@@ -196,12 +211,16 @@ def explain_batch(
     attention, probs = _attention_and_probs(model, batch, position)
     target_id = _target_id(sequences, probs, target)
     attribution = integrated_gradients(model, batch, position, target_id, steps, baseline)
+    target_item = sequences.item_vocab.token_of(target_id)
+    for event, label in zip(labels, catalog.labels(e.item for e in labels), strict=True):
+        event.label = label
     return Explanation(
         events=labels,
         position=position,
-        target_item=sequences.item_vocab.token_of(target_id),
+        target_item=target_item,
+        target_label=catalog.label(target_item),
         target_prob=float(probs[target_id]),
-        top_items=_top_items(sequences, probs, 10),
+        top_items=_top_items(sequences, probs, 10, catalog),
         attention=attention,
         rollout=attention_rollout(list(attention)),
         attribution=attribution,
@@ -225,16 +244,21 @@ def _attention_and_probs(
 
 
 def _target_id(sequences: EventSequences, probs: np.ndarray, target: str | None) -> int:
-    if target is None:
-        return int(np.argmax(probs[NUM_RESERVED:])) + NUM_RESERVED
+    if target is None:  # the most likely real item: never a reserved id or the no-item token
+        first = sequences.item_vocab.first_real_id
+        return int(np.argmax(probs[first : len(sequences.item_vocab)])) + first
     return _ids(sequences.item_vocab, [target], "target item")[0]
 
 
-def _top_items(sequences: EventSequences, probs: np.ndarray, k: int) -> list[dict[str, Any]]:
-    order = np.argsort(-probs[NUM_RESERVED:], kind="stable")[:k] + NUM_RESERVED
+def _top_items(
+    sequences: EventSequences, probs: np.ndarray, k: int, catalog: ItemCatalog
+) -> list[dict[str, Any]]:
+    first = sequences.item_vocab.first_real_id
+    order = np.argsort(-probs[first : len(sequences.item_vocab)], kind="stable")[:k] + first
+    ids = [sequences.item_vocab.token_of(int(i)) for i in order]
     return [
-        {"item": sequences.item_vocab.token_of(int(i)), "prob": round(float(probs[i]), 6)}
-        for i in order
+        {"item": item, "label": label, "prob": round(float(probs[i]), 6)}
+        for item, label, i in zip(ids, catalog.labels(ids), order, strict=True)
     ]
 
 

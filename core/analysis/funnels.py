@@ -6,6 +6,10 @@ time. Reaching is computed exactly by dynamic programming over events: an event 
 reached when the latest reached step-(k-1) event before it (an ASOF join) exists and is close
 enough. Taking the latest predecessor is what makes the gap test exact, where a greedy "first
 occurrence" match would miss a user who viewed twice and bought soon after the second view.
+
+With item prices (`prices`, from the item catalogue), each step also reports `revenue`: the sum
+of the prices of the items of every event reached at that step. Without prices there is no
+revenue column at all (zeros would read as "nothing was worth anything").
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ FUNNEL_COLUMNS = [
     "drop_off",  # units that reached the previous step but not this one
     "median_seconds_from_previous",  # median time from the previous step, at first reach
 ]
+REVENUE_COLUMN = "revenue"  # sum of item prices over the step's reached events (prices only)
 
 
 def funnel(
@@ -40,19 +45,23 @@ def funnel(
     within: Within = "session",
     max_gap: timedelta | None = None,
     user_ids: Collection[str] | None = None,
+    prices: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per step: how many units reach it in order, conversion and drop-off.
 
     `within="session"` counts sessions (a purchase in a later visit does not complete a view in
-    an earlier one); `"user"` counts users across all their sessions.
+    an earlier one); `"user"` counts users across all their sessions. `prices` (item, price)
+    adds a `revenue` column.
     """
     _validate(steps, within, max_gap)
     con = open_events(events_path, user_ids)
     try:
+        if prices is not None:  # registered first: DuckDB refuses it once a query is pending
+            con.register("item_prices", prices[["item", "price"]])
         check_events_exist(con, steps, "funnel")
         unit = _UNIT_COLUMN[within]
         con.execute(
-            f"CREATE TEMP TABLE fev AS SELECT {unit} AS unit, ts, event, "
+            f"CREATE TEMP TABLE fev AS SELECT {unit} AS unit, ts, event, item, "
             "row_number() OVER (ORDER BY user_idx, ts, src_row) AS pos "  # order among steps only
             "FROM events WHERE event IN (SELECT unnest(?::VARCHAR[]))",
             [steps],
@@ -65,9 +74,11 @@ def funnel(
         for k in range(1, len(steps)):
             _reach_step(con, k, steps[k], max_gap)
         rows = [_step_row(con, k, steps[k]) for k in range(len(steps))]
+        revenue = _revenue(con, len(steps), prices)
     finally:
         con.close()
-    return _with_rates(pd.DataFrame(rows, columns=["step", "event", "count", "median_gap"]))
+    frame = _with_rates(pd.DataFrame(rows, columns=["step", "event", "count", "median_gap"]))
+    return frame if revenue is None else frame.assign(**{REVENUE_COLUMN: revenue})
 
 
 def _validate(steps: list[str], within: str, max_gap: timedelta | None) -> None:
@@ -108,6 +119,17 @@ def _step_row(con, k: int, event: str) -> tuple[int, str, int, float | None]:
         """
     ).fetchone()
     return k + 1, event, int(count), None if median_gap is None else float(median_gap)
+
+
+def _revenue(con, n_steps: int, prices: pd.DataFrame | None) -> list[float] | None:
+    """Per step, the summed price of the items of its reached events (None without prices)."""
+    if prices is None:
+        return None
+    query = (
+        "SELECT coalesce(sum(p.price), 0) FROM reach_{k} r JOIN fev f USING (pos) "
+        "JOIN item_prices p ON p.item = f.item"
+    )
+    return [float(con.execute(query.format(k=k)).fetchone()[0]) for k in range(n_steps)]
 
 
 def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -10,8 +10,10 @@ distinctive trait. Analysts' renames (runs/NAME/segment_names.json) always win.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.errors import InputError
@@ -20,10 +22,54 @@ from core.workspace import atomic_write_json
 NAMES_FILE = "segment_names.json"  # analyst renames {segment: name}
 HIGH, LOW = 1.3, 0.75  # ratio to everyone above / below which a trait is distinctive
 CATEGORY_LIFT = 1.75  # top category must be this much over-represented to name the segment
+SMALL_SHARE, SMALL_USERS = 0.01, 10  # a segment needs max(1% of users, 10 users) for a name
+SMALL_NAME = "other (small segments)"  # the group the smaller segments are merged into
 
 
-def auto_names(profiles: pd.DataFrame, overall: pd.Series) -> dict[int, str]:
-    """{segment: name} for every row of `segment_profiles`, unique, compared against `overall`."""
+def min_segment_size(num_users: int) -> int:
+    """Fewest users a segment needs for its own name: a 3-user "buyers" is an anecdote."""
+    return max(math.ceil(SMALL_SHARE * num_users), SMALL_USERS)
+
+
+def merge_small_segments(labels: np.ndarray, keep: tuple[int, ...] = (-1,)) -> tuple:
+    """(labels, merged_id or None): segments under `min_segment_size` become one new segment.
+
+    Labels in `keep` (HDBSCAN noise) stay as they are; the merged group gets the next free id.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    ids, sizes = np.unique(labels, return_counts=True)
+    small = [int(i) for i, n in zip(ids, sizes, strict=True) if n < min_segment_size(len(labels))]
+    small = [i for i in small if i not in keep]
+    if not small:
+        return labels, None
+    merged_id = int(ids.max()) + 1
+    return np.where(np.isin(labels, small), merged_id, labels), merged_id
+
+
+def small_segments_note(profiles: pd.DataFrame) -> str | None:
+    """The sentence the Segments page and the report show when small segments were merged."""
+    names = profiles.get("auto_name", profiles.get("name"))
+    if names is None or not (names == SMALL_NAME).any() or "size" not in profiles:
+        return None
+    size = min_segment_size(int(profiles["size"].sum()))
+    return (
+        f'Segments with fewer than {size} users are merged into "{SMALL_NAME}": too few users '
+        "to describe a behaviour of their own, so the group is a mix."
+    )
+
+
+TIME_TRAITS = ("median_gap_s", "session_minutes", "events_per_min", "burst")  # need clock times
+
+
+def auto_names(profiles: pd.DataFrame, overall: pd.Series, pace: bool = True) -> dict[int, str]:
+    """{segment: name} for every row of `segment_profiles`, unique, compared against `overall`.
+
+    With `pace=False` (timestamps without clock times, core.analysis.time_resolution) no name
+    mentions pace or session length: "rapid-fire" or "quick" would be read off midnight stamps.
+    """
+    if not pace:
+        profiles = profiles.drop(columns=[c for c in TIME_TRAITS if c in profiles])
+        overall = overall.drop([c for c in TIME_TRAITS if c in overall.index])
     names: dict[int, str] = {}
     for _, row in profiles.iterrows():
         names[int(row["segment"])] = _name(row, overall)

@@ -5,6 +5,9 @@ Three questions, all through `LoadedRun.predict_next` so causal and masked runs 
 - `what_if`: the same for an arbitrary typed-in session of (item, event) tokens (unknown → UNK);
 - `generate`: a likely continuation, sampled step by step (temperature, top-k, seeded). The item
   and the event type of a step are drawn from the two heads' distributions at the same state.
+
+Items are listed by id with their readable `label` beside it (from the dataset's item
+catalogue); the no-item token of item-less events (searches) is never suggested or sampled.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core.analysis.item_labels import with_labels
+from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED, UNK
 from core.errors import BehaviorLensError, NotFoundError
@@ -30,7 +35,7 @@ DEFAULT_GAP_S = 30  # seconds between typed-in events (the model reads time gaps
 class NextActions:
     """Ranked guesses for one history."""
 
-    items: pd.DataFrame  # rank, item, prob, seen (already in the history)
+    items: pd.DataFrame  # rank, item (id), label, prob, seen (already in the history)
     events: pd.DataFrame  # event, prob, every real event type, most likely first
     unknown: list[str]  # typed-in tokens the run's vocabularies do not know (read as UNK)
 
@@ -52,18 +57,21 @@ class GenerationConfig:
 
 
 def next_actions(
-    loaded: LoadedRun, sequences: EventSequences, user_ids: Sequence[str], top_k: int = 10
+    loaded: LoadedRun,
+    sequences: EventSequences,
+    user_ids: Sequence[str],
+    top_k: int = 10,
+    catalog: ItemCatalog | None = None,
 ) -> dict[str, NextActions]:
-    """{user_id: NextActions} after each user's whole history."""
+    """{user_id: NextActions} after each user's whole history (items labelled by `catalog`)."""
     users = np.array([_user_index(sequences, u) for u in user_ids], dtype=np.int64)
     cutoffs = np.asarray(sequences.offsets, dtype=np.int64)[users + 1]
     pred = loaded.predict_next(sequences, users, cutoffs)
     out = {}
     for i, (user_id, u) in enumerate(zip(user_ids, users, strict=True)):
         seen = set(np.asarray(sequences.items[sequences.user_slice(int(u))]).tolist())
-        out[str(user_id)] = _ranked(
-            pred.item_scores[i], pred.event_probs[i], sequences, top_k, seen, []
-        )
+        ranked = _ranked(pred.item_scores[i], pred.event_probs[i], sequences, top_k, seen, [])
+        out[str(user_id)] = _labelled(ranked, catalog)
     return out
 
 
@@ -73,6 +81,7 @@ def what_if(
     steps: Sequence[tuple[str, str]],
     top_k: int = 10,
     gap_s: float = DEFAULT_GAP_S,
+    catalog: ItemCatalog | None = None,
 ) -> NextActions:
     """Next items / event types after a typed-in session of (item, event) tokens."""
     if not steps:
@@ -80,7 +89,8 @@ def what_if(
     session, unknown = typed_session(sequences, steps, gap_s)
     pred = loaded.predict_next(session, np.array([0]), np.array([len(steps)]))
     seen = set(np.asarray(session.items).tolist())
-    return _ranked(pred.item_scores[0], pred.event_probs[0], sequences, top_k, seen, unknown)
+    ranked = _ranked(pred.item_scores[0], pred.event_probs[0], sequences, top_k, seen, unknown)
+    return _labelled(ranked, catalog)
 
 
 def generate(
@@ -89,8 +99,9 @@ def generate(
     steps: Sequence[tuple[str, str]],
     config: GenerationConfig | None = None,
     gap_s: float = DEFAULT_GAP_S,
+    catalog: ItemCatalog | None = None,
 ) -> pd.DataFrame:
-    """A continuation of `steps`: one row per generated event (step, item, event, probs)."""
+    """A continuation of `steps`: one row per generated event (step, item, label, event, probs)."""
     config = config or GenerationConfig()
     rng = np.random.default_rng(config.seed)
     history = list(steps)
@@ -98,7 +109,8 @@ def generate(
     for step in range(config.steps):
         session, _ = typed_session(sequences, history, gap_s)
         pred = loaded.predict_next(session, np.array([0]), np.array([len(history)]))
-        item = _sample(pred.item_scores[0], config.temperature, config.top_k, rng)
+        item_probs = _without_no_item(pred.item_scores[0], sequences)
+        item = _sample(item_probs, config.temperature, config.top_k, rng)
         event = _sample(pred.event_probs[0], config.temperature, 0, rng)
         item_tok = sequences.item_vocab.token_of(item)
         event_tok = sequences.event_vocab.token_of(event)
@@ -112,7 +124,7 @@ def generate(
             }
         )
         history.append((item_tok, event_tok))
-    return pd.DataFrame(rows)
+    return with_labels(pd.DataFrame(rows), catalog or ItemCatalog())
 
 
 def typed_session(
@@ -163,6 +175,22 @@ def _sample(probs: np.ndarray, temperature: float, top_k: int, rng: np.random.Ge
     return int(rng.choice(len(w), p=w / w.sum()))
 
 
+def _without_no_item(probs: np.ndarray, sequences: EventSequences) -> np.ndarray:
+    """Item probabilities with the no-item token zeroed: a search is never a sampled item."""
+    no_item = sequences.item_vocab.no_item_id
+    if no_item is None:
+        return probs
+    out = np.array(probs, dtype=np.float64)
+    out[no_item] = 0.0
+    return out
+
+
+def _labelled(actions: NextActions, catalog: ItemCatalog | None) -> NextActions:
+    """The ranked items with a `label` column beside the `item` id."""
+    actions.items = with_labels(actions.items, catalog or ItemCatalog())
+    return actions
+
+
 def _ranked(
     item_probs: np.ndarray,
     event_probs: np.ndarray,
@@ -173,8 +201,9 @@ def _ranked(
 ) -> NextActions:
     if top_k < 1:
         raise BehaviorLensError(f"top-k must be at least 1, got {top_k}")
-    real = np.asarray(item_probs[NUM_RESERVED:], dtype=np.float64)
-    best = np.argsort(-real, kind="stable")[:top_k] + NUM_RESERVED
+    first = sequences.item_vocab.first_real_id  # after reserved ids and the no-item token
+    real = np.asarray(item_probs[first : len(sequences.item_vocab)], dtype=np.float64)
+    best = np.argsort(-real, kind="stable")[:top_k] + first
     items = pd.DataFrame(
         {
             "rank": np.arange(1, len(best) + 1),

@@ -4,6 +4,11 @@ Distinctive categories and items come from class-based TF-IDF (c-TF-IDF, Grooten
 BERTopic): all events of a segment form one "document", a token's weight is its frequency in
 the segment times log(1 + A / its frequency overall), A = mean events per segment. This favours
 what a segment does *more than everyone else*, not merely the globally popular items.
+
+Top items are listed by readable label (`top_items`) with their ids kept in `top_item_ids` for
+export. When the item catalogue has prices, `revenue` sums the price of the items of the
+segment's purchase-like events; without prices (or without a purchase event type) there is no
+revenue column at all, since zeros would read as "nobody paid".
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.analysis.item_labels import TOKEN_SEPARATOR
+from core.analysis.user_features import EventRoles
+from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED, UNK
 
@@ -23,6 +31,10 @@ PROFILE_COLUMNS = (  # behaviour columns averaged into the profile, when present
     "median_gap_s",
     "repeat_items",
     "revisits",
+)
+NO_REVENUE_NOTE = (
+    "Revenue per segment is not computed: no event type reads as a purchase (or the segments "
+    "were computed before item prices were known; recompute them)."
 )
 
 
@@ -49,8 +61,11 @@ def segment_profiles(
     sequences: EventSequences,
     labels: np.ndarray,
     behaviour: pd.DataFrame,
+    catalog: ItemCatalog | None = None,
+    roles: EventRoles | None = None,
 ) -> pd.DataFrame:
-    """One row per segment: segment, size, share, mean behaviour, event mix, top tokens.
+    """One row per segment: segment, size, share, mean behaviour, event mix, top tokens, and
+    `revenue` when `catalog` has prices and `roles` finds a purchase event type.
 
     `labels` (U,) gives each user's segment; `behaviour` is `user_features.user_behaviour`
     (index = user index). Event-mix shares are over the segment's events (`mix:<event>`), and
@@ -67,8 +82,31 @@ def segment_profiles(
     profile = profile.join(rows[present].mean())
     profile["buyers"] = rows["conversion"].apply(lambda s: float((s > 0).mean()))
     profile = profile.join(_event_mix(sequences, per_event))
-    profile = profile.join(_token_columns(sequences, per_event))
+    catalog = catalog or ItemCatalog()
+    profile = profile.join(_token_columns(sequences, per_event, catalog))
+    revenue = segment_revenue(sequences, per_event, catalog, roles or EventRoles())
+    if revenue is not None:
+        profile["revenue"] = revenue.reindex(profile.index, fill_value=0.0)
     return profile.reset_index()
+
+
+def segment_revenue(
+    sequences: EventSequences, per_event: np.ndarray, catalog: ItemCatalog, roles: EventRoles
+) -> pd.Series | None:
+    """{segment: sum of item prices over its purchase-like events}; None without prices or
+    without a purchase event type (items of unknown price add nothing)."""
+    purchase = roles.ids(sequences, "purchase")
+    if not catalog.has_price or len(purchase) == 0:
+        return None
+    price = np.nan_to_num(catalog.prices(sequences.item_vocab.tokens))  # (V,) 0 where unknown
+    events = np.asarray(sequences.events)
+    paid = np.where(np.isin(events, purchase), price[np.asarray(sequences.items)], 0.0)  # (N,)
+    return pd.Series(paid).groupby(per_event).sum()
+
+
+def revenue_note(profiles: pd.DataFrame, catalog: ItemCatalog) -> str | None:
+    """A sentence for views when prices exist but the profiles have no revenue column."""
+    return NO_REVENUE_NOTE if catalog.has_price and "revenue" not in profiles else None
 
 
 def _event_mix(sequences: EventSequences, per_event: np.ndarray) -> pd.DataFrame:
@@ -77,10 +115,16 @@ def _event_mix(sequences: EventSequences, per_event: np.ndarray) -> pd.DataFrame
     return mix
 
 
-def _token_columns(sequences: EventSequences, per_event: np.ndarray) -> pd.DataFrame:
+def _token_columns(
+    sequences: EventSequences, per_event: np.ndarray, catalog: ItemCatalog
+) -> pd.DataFrame:
     cats, items = np.asarray(sequences.categories), np.asarray(sequences.items)
     cat_w = c_tf_idf(cats, per_event, len(sequences.category_vocab))
     item_w = c_tf_idf(items, per_event, len(sequences.item_vocab))
+    no_item = sequences.item_vocab.no_item_id
+    if no_item is not None:  # "searched" is not a top item of anyone
+        for weights in item_w.values():
+            weights[no_item] = 0.0
     overall = np.bincount(cats, minlength=len(sequences.category_vocab)) / max(len(cats), 1)
     rows = {}
     for seg, weights in cat_w.items():
@@ -88,9 +132,11 @@ def _token_columns(sequences: EventSequences, per_event: np.ndarray) -> pd.DataF
         mine = cats[per_event == seg]
         best = sequences.category_vocab.id_of(top[0]) if top else UNK
         share = float((mine == best).mean()) if top and len(mine) else 0.0
+        top_ids = top_tokens(item_w[seg], sequences.item_vocab.tokens)
         rows[seg] = {
             "top_categories": ", ".join(top),
-            "top_items": ", ".join(top_tokens(item_w[seg], sequences.item_vocab.tokens)),
+            "top_items": TOKEN_SEPARATOR.join(catalog.labels(top_ids)),
+            "top_item_ids": TOKEN_SEPARATOR.join(top_ids),
             "category_share": share,
             "category_lift": share / overall[best] if top and overall[best] > 0 else 0.0,
         }

@@ -26,9 +26,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from core.analysis.embeddings import pooled_embeddings, units_of
-from core.analysis.naming import auto_names, read_renames
+from core.analysis.naming import SMALL_NAME, auto_names, merge_small_segments, read_renames
 from core.analysis.segment_profile import segment_profiles
+from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import user_behaviour
+from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
@@ -247,11 +249,17 @@ def segment_users(
     renames: dict[int, str] | None = None,
     projection_cache: dict | None = None,
     on_progress: ProgressCallback | None = None,
+    catalog: ItemCatalog | None = None,
+    time: TimeSupport | None = None,
 ) -> SegmentResult:
     """Segments every user of `sequences` with the run's model (no files written).
 
-    `projection_cache` {"fingerprint", "method", "xy"} is reused when it matches the matrix.
+    `projection_cache` {"fingerprint", "method", "xy"} is reused when it matches the matrix;
+    `catalog` labels the profiles' top items and, with prices, adds revenue per segment.
+    `time` (default: read off the timestamps) decides whether pace features and names are used;
+    segments too small to describe are merged into one "other (small segments)" group.
     """
+    time = time or support_from_ms(sequences.timestamps)
     config = config or SegmentConfig()
     progress = on_progress or ignore_progress
     loaded.check_vocab(sequences)
@@ -259,7 +267,7 @@ def segment_users(
         raise BehaviorLensError(
             f"segmenting needs at least 3 users, the dataset has {sequences.num_users}"
         )
-    behaviour = user_behaviour(sequences)
+    behaviour = user_behaviour(sequences, pace=time.pace)
     embedding = None
     if config.embedding_weight > 0:
         units = units_of(sequences, "user", loaded.model_config.max_len)
@@ -273,13 +281,17 @@ def segment_users(
     ).fit(X)
     xy, projection = _projection(X, config, projection_cache)
     progress(ProgressEvent("segment", 1, 1, "profiles"))
-    profiles = _named_profiles(sequences, segmenter.labels_, behaviour, renames or {})
+    labels, merged = merge_small_segments(segmenter.labels_, keep=(NOISE,))
+    fixed = {NOISE: "unsegmented", merged: SMALL_NAME}
+    profiles = _named_profiles(
+        sequences, labels, behaviour, renames or {}, catalog, fixed, time.pace
+    )
     names = dict(zip(profiles["segment"], profiles["name"], strict=True))
     assignments = pd.DataFrame(
         {
             "user_id": sequences.user_ids.astype(str),
-            "segment": segmenter.labels_,
-            "segment_name": [names[s] for s in segmenter.labels_],
+            "segment": labels,
+            "segment_name": [names[s] for s in labels],
             "x": xy[:, 0],
             "y": xy[:, 1],
         }
@@ -305,11 +317,15 @@ def _named_profiles(
     labels: np.ndarray,
     behaviour: pd.DataFrame,
     renames: dict[int, str],
+    catalog: ItemCatalog | None = None,
+    fixed: dict | None = None,
+    pace: bool = True,
 ) -> pd.DataFrame:
-    profiles = segment_profiles(sequences, labels, behaviour)
-    overall = segment_profiles(sequences, np.zeros_like(labels), behaviour).iloc[0]
-    auto = auto_names(profiles, overall)
-    auto = {s: ("unsegmented" if s == NOISE else n) for s, n in auto.items()}
+    """Profiles with names; `fixed` {segment: name} (noise, merged small ones) wins over auto."""
+    profiles = segment_profiles(sequences, labels, behaviour, catalog)
+    overall = segment_profiles(sequences, np.zeros_like(labels), behaviour, catalog).iloc[0]
+    auto = auto_names(profiles, overall, pace)
+    auto = {s: (fixed or {}).get(s, n) for s, n in auto.items()}
     profiles.insert(1, "auto_name", [auto[int(s)] for s in profiles["segment"]])
     profiles.insert(1, "name", [renames.get(int(s), auto[int(s)]) for s in profiles["segment"]])
     return profiles
@@ -342,15 +358,18 @@ def segment_run(
     on_progress: ProgressCallback | None = None,
 ) -> SegmentResult:
     """Segments a run's dataset and writes the run-folder outputs (docs/contracts.md)."""
-    from core.data.store import load_sequences
+    from core.data.items import load_item_catalog
+    from core.data.store import load_manifest, load_sequences
     from core.training.checkpoint import load_run
 
     loaded = load_run(workspace, run)
     sequences = load_sequences(workspace, loaded.dataset)
+    catalog = load_item_catalog(workspace, loaded.dataset)
+    has_time = bool(load_manifest(workspace, loaded.dataset).get("has_time", True))
+    time = support_from_ms(sequences.timestamps, has_time)
     run_dir = loaded.run_dir
-    result = segment_users(
-        loaded, sequences, config, read_renames(run_dir), _read_projection(run_dir), on_progress
-    )
+    renames, cache = read_renames(run_dir), _read_projection(run_dir)
+    result = segment_users(loaded, sequences, config, renames, cache, on_progress, catalog, time)
     _write(run_dir, result)
     return result
 

@@ -64,8 +64,14 @@ def event_frame(sequences: EventSequences) -> pd.DataFrame:
     return frame
 
 
+TIME_COLUMNS = ("median_gap_s", "session_minutes", "events_per_min", "burst")  # need clock times
+
+
 def user_behaviour(
-    sequences: EventSequences, roles: EventRoles | None = None, frame: pd.DataFrame | None = None
+    sequences: EventSequences,
+    roles: EventRoles | None = None,
+    frame: pd.DataFrame | None = None,
+    pace: bool = True,
 ) -> pd.DataFrame:
     """One row per user (index = user index): event mix, session shape, conversion, repeats.
 
@@ -73,7 +79,9 @@ def user_behaviour(
     (medians), `median_gap_s`, `conversion` (share of sessions with a purchase-like event),
     `cart_rate` (share with a cart event), `repeat_items` (share of events on an item the user
     met in an earlier session), `revisits` (share of events on an item already seen in the same
-    session), `top_category_share`.
+    session), `top_category_share`. With `pace=False` (no clock times, see
+    core.analysis.time_resolution) the time columns are left out rather than filled with
+    artefacts of midnight or line-number timestamps.
     """
     roles = roles or EventRoles()
     f = event_frame(sequences) if frame is None else frame
@@ -89,22 +97,28 @@ def user_behaviour(
         }
     )
     out["median_gap_s"] = f.groupby("user")["gap"].median()
-    out["repeat_items"] = _repeat_share(f)
-    out["revisits"] = f.duplicated(["session", "item"]).groupby(f["user"]).mean()
+    real = f["item"] >= sequences.item_vocab.first_real_id  # a search has no item to revisit
+    out["repeat_items"] = _repeat_share(f, real)
+    out["revisits"] = (f.duplicated(["session", "item"]) & real).groupby(f["user"]).mean()
     out["top_category_share"] = _top_share(f, "category")
     mix = pd.crosstab(f["user"], f["event"], normalize="index")
     mix.columns = [f"mix:{sequences.event_vocab.token_of(int(c))}" for c in mix.columns]
-    return out.join(mix).fillna(0.0)
+    out = out.join(mix).fillna(0.0)
+    return out if pace else out.drop(columns=[c for c in TIME_COLUMNS if c in out])
 
 
 def session_table(
-    sequences: EventSequences, roles: EventRoles | None = None, frame: pd.DataFrame | None = None
+    sequences: EventSequences,
+    roles: EventRoles | None = None,
+    frame: pd.DataFrame | None = None,
+    pace: bool = True,
 ) -> pd.DataFrame:
     """One row per session: user, events, seconds, purchase/cart flags, and rate features.
 
     Rate features: `median_gap_s`, `events_per_min`, `burst` (most events in any
     BURST_WINDOW_S window), `same_event_run` (longest run of one event type) with `run_event`,
     `sequential_run` (longest run of item ids counting up by one, for numeric ids).
+    With `pace=False` the clock-time features (gap, rate, burst) are NaN: unknown, not unusual.
     """
     roles = roles or EventRoles()
     f = event_frame(sequences) if frame is None else frame
@@ -126,13 +140,16 @@ def session_table(
     run, run_event = _longest_runs(f["session"].to_numpy(), f["event"].to_numpy())
     table["same_event_run"], table["run_event"] = run, run_event
     table["sequential_run"] = _sequential_runs(f, sequences)
+    if not pace:
+        table[["median_gap_s", "events_per_min", "burst"]] = np.nan
     return table
 
 
-def _repeat_share(f: pd.DataFrame) -> pd.Series:
-    """Share of a user's events on an item first met in an earlier session."""
+def _repeat_share(f: pd.DataFrame, real: pd.Series) -> pd.Series:
+    """Share of a user's events on an item first met in an earlier session (`real`: the rows
+    that have an item)."""
     first_session = f.groupby(["user", "item"])["session"].transform("min")
-    return (f["session"] > first_session).groupby(f["user"]).mean()
+    return ((f["session"] > first_session) & real).groupby(f["user"]).mean()
 
 
 def _top_share(f: pd.DataFrame, column: str) -> pd.Series:

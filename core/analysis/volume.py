@@ -1,7 +1,8 @@
 """Event volume over time: events and active users per calendar period, gaps filled with zeros.
 
 Zero-filling matters for charts: a line drawn straight across a missing day hides an outage.
-Periods are UTC calendar periods (weeks start on Monday).
+Periods are UTC calendar periods (weeks start on Monday). Which period suits a log is decided by
+`core.analysis.time_resolution.volume_unit` from its span.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pandas as pd
 from core.analysis.events_db import open_events
 from core.errors import BehaviorLensError
 
-Freq = Literal["hour", "day", "week"]
-_FREQS = ("hour", "day", "week")
+Freq = Literal["minute", "hour", "day", "week"]
+_FREQS = ("minute", "hour", "day", "week")
 MAX_PERIODS = 50_000  # refuse series longer than this: ask for a coarser frequency instead
 
 VOLUME_COLUMNS = [

@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from core.analysis.explain import explain_user
+    from core.data.items import load_item_catalog
     from core.data.store import load_sequences
     from core.errors import BehaviorLensError
     from core.training.checkpoint import load_run
@@ -47,7 +48,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workspace = Workspace.at(args.workspace)
     loaded = load_run(workspace, args.run)
     sequences = load_sequences(workspace, loaded.dataset)
-    explanation = explain_user(loaded, sequences, args.user, args.target, args.steps)
+    catalog = load_item_catalog(workspace, loaded.dataset)
+    explanation = explain_user(
+        loaded, sequences, args.user, args.target, args.steps, catalog=catalog
+    )
     summary = {"run": args.run, **explanation.summary(args.top)}
     if args.out:
         try:

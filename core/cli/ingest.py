@@ -35,6 +35,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         parser.add_argument(f"--{role}", metavar="COL", help=f"the {role} column, e.g. {example}")
     parser.add_argument(
+        "--items",
+        metavar="FILE",
+        help="item table (CSV or Parquet): an item id column plus name, brand, category, price, …",
+    )
+    parser.add_argument(
+        "--accept-mapping",
+        action="store_true",
+        help="ingest even when the mapping checks object (a user id that is mostly NA, …)",
+    )
+    parser.add_argument(
         "--session-gap",
         default="30m",
         help="inactivity that starts a new session: 90s, 30m, 1h, 2d or seconds (default 30m)",
@@ -67,6 +77,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         category=args.category,
         session_gap=args.session_gap,
         min_item_count=args.min_item_count,
+        items=args.items,
+        accept_mapping=args.accept_mapping,
     )
 
 

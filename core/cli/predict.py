@@ -2,7 +2,8 @@
 
 The history is the user's whole sequence, so this answers "what will they do next" after their
 latest event. Items the user already interacted with are kept (repeat purchases and re-views are
-real behaviour) and flagged with `"seen": true`.
+real behaviour) and flagged with `"seen": true`. Each item carries its readable `label` (from
+the dataset's item table; the id itself when there is none) beside its `id`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 
 import numpy as np
 
+from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED, Vocab
 from core.errors import BehaviorLensError, NotFoundError
@@ -29,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from core.data.items import load_item_catalog
     from core.data.store import load_sequences
     from core.training.checkpoint import load_run
 
@@ -42,25 +45,39 @@ def run(args: argparse.Namespace) -> dict:
     cutoffs = sequences.offsets[users + 1]
     prediction = loaded.predict_next(sequences, users, cutoffs)
     seen = set(sequences.items[sequences.user_slice(user)].tolist())
+    catalog = load_item_catalog(workspace, loaded.dataset)
+    item_probs = prediction.item_scores[0]
     return {
         "run": args.run,
         "dataset": loaded.dataset,
         "user": str(args.user),
         "history_events": int(sequences.lengths()[user]),
-        "items": top_items(prediction.item_scores[0], sequences.item_vocab, args.top_k, seen),
+        "items": top_items(item_probs, sequences.item_vocab, args.top_k, seen, catalog),
         "events": ranked_tokens(prediction.event_probs[0], sequences.event_vocab),
     }
 
 
-def top_items(probs: np.ndarray, vocab: Vocab, top_k: int, seen: set[int]) -> list[dict]:
-    """The `top_k` real items by probability as {"id", "prob", "seen"}."""
-    real = np.asarray(probs[NUM_RESERVED:], dtype=np.float64)  # (V - 3,)
+def top_items(
+    probs: np.ndarray,
+    vocab: Vocab,
+    top_k: int,
+    seen: set[int],
+    catalog: ItemCatalog | None = None,
+) -> list[dict]:
+    """The `top_k` real items by probability as {"id", "label", "prob", "seen"}.
+
+    Reserved ids and the no-item token (a search is not something to recommend) are skipped.
+    """
+    first = vocab.first_real_id
+    real = np.asarray(probs[first : len(vocab)], dtype=np.float64)  # (V - first,)
     k = min(top_k, len(real))
     best = np.argpartition(-real, k - 1)[:k] if k < len(real) else np.arange(len(real))
-    best = best[np.argsort(-real[best], kind="stable")] + NUM_RESERVED
+    best = best[np.argsort(-real[best], kind="stable")] + first
+    ids = [vocab.token_of(int(i)) for i in best]
+    labels = (catalog or ItemCatalog()).labels(ids)
     return [
-        {"id": vocab.token_of(int(i)), "prob": round(float(probs[i]), 6), "seen": int(i) in seen}
-        for i in best
+        {"id": token, "label": label, "prob": round(float(probs[i]), 6), "seen": int(i) in seen}
+        for token, label, i in zip(ids, labels, best, strict=True)
     ]
 
 

@@ -41,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--funnel-within", choices=("session", "user"), default="session", help="funnel unit"
     )
     parser.add_argument(
-        "--freq", choices=("hour", "day", "week"), default="day", help="volume chart bin width"
+        "--freq",
+        choices=("minute", "hour", "day", "week"),
+        default=None,
+        help="volume chart bin width (default: chosen from the log's span)",
     )
 
 

@@ -22,15 +22,17 @@ import pyarrow.parquet as pq
 from core.data.intern import MISSING, CleanColumn
 from core.data.reader import MAX_REJECT_EXAMPLES, LineNumbers, ReadResult
 from core.data.timeparse import MAX_MS, MIN_MS
-from core.data.vocab import RESERVED_TOKENS, UNK
+from core.data.vocab import NO_ITEM, NUM_RESERVED, RESERVED_TOKENS, UNK
 
 VOCAB_ROLES = {"items": "item", "events": "event", "categories": "category"}  # file -> column
 ROW_GROUP_ROWS = 1 << 17  # events.parquet row group: small enough for parallel DuckDB scans
 _REASON_TEXT = {
     "user": "missing user id",
     "item": "missing item id",
+    "item+event": "missing both item id and event type",
     "time": "missing or unparseable time (expected unix s/ms/us or ISO 8601, 1900..2300)",
 }
+FILLER_EVENT = "event"  # event type of rows that have none
 _STRING_COLUMNS = ("user_id", "event", "item", "category")
 _UNSORTED_TEXT = ("event", "item", "category")  # no column statistics written for these
 _DELTA_COLUMNS = ("user_idx", "session_idx", "ts", "src_row")  # sorted: delta-packed in Parquet
@@ -44,7 +46,7 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("session_idx", pa.int64(), nullable=False),
         pa.field("ts", pa.timestamp("us", tz="UTC")),
         pa.field("event", pa.string(), nullable=False),
-        pa.field("item", pa.string(), nullable=False),
+        pa.field("item", pa.string()),  # null: an event without an item (a search)
         pa.field("category", pa.string()),
         pa.field("item_idx", pa.int32()),
         pa.field("event_idx", pa.int32()),
@@ -70,6 +72,7 @@ class Vocabulary:
     counts: np.ndarray  # (V,) int64 occurrences among valid rows
     ids: np.ndarray  # (D,) int32 id of each code of the column (UNK below the min count)
     distinct: int = 0  # distinct tokens among valid rows, kept or not
+    missing_id: int = UNK  # id of rows without a value (NUM_RESERVED = NO_ITEM for items)
 
 
 @dataclass
@@ -90,24 +93,51 @@ def validate_rows(read: ReadResult) -> tuple[np.ndarray | None, int, list[dict[s
     """Drop invalid rows from `read` in place; returns (positions of the kept rows, or None when
     every row is kept; rejected count; first examples by line).
 
-    Filtering in place keeps one copy of each column alive instead of two.
+    A row needs a user, a valid time, and an item or an event type: a `search` row without an
+    item is an event like any other. Filtering in place keeps one copy of each column alive.
     """
     user, item = read.columns["user"].codes, read.columns["item"].codes
-    valid = (user != MISSING) & (item != MISSING) & (read.ts >= MIN_MS) & (read.ts <= MAX_MS)
+    event = read.columns["event"].codes
+    has_item = item != MISSING
+    has_what = has_item | (event != MISSING) if read.has_events else has_item
+    valid = (user != MISSING) & has_what & (read.ts >= MIN_MS) & (read.ts <= MAX_MS)
     bad = np.flatnonzero(~valid)
     examples = []
     for position, line in zip(
         bad[:MAX_REJECT_EXAMPLES], read.lines.of(bad[:MAX_REJECT_EXAMPLES]), strict=True
     ):
-        reason = "user" if user[position] == MISSING else "item"
-        reason = reason if reason == "user" or item[position] == MISSING else "time"
-        examples.append({"row": int(line), "column": reason, "reason": _REASON_TEXT[reason]})
-    if not len(bad):
-        return None, 0, examples
-    for column in read.columns.values():
-        column.codes = column.codes[valid]
-    read.ts = read.ts[valid]
-    return np.flatnonzero(valid), len(bad), examples
+        reason = _reject_reason(bool(user[position] != MISSING), bool(has_what[position]), read)
+        examples.append(
+            {"row": int(line), "column": reason.split("+")[0], "reason": _REASON_TEXT[reason]}
+        )
+    if len(bad):
+        for column in read.columns.values():
+            column.codes = column.codes[valid]
+        read.ts = read.ts[valid]
+    _fill_missing_events(read.columns["event"])
+    return (np.flatnonzero(valid) if len(bad) else None), len(bad), examples
+
+
+def _reject_reason(has_user: bool, has_what: bool, read: ReadResult) -> str:
+    if not has_user:
+        return "user"
+    if not has_what:
+        return "item+event" if read.has_events else "item"
+    return "time"
+
+
+def _fill_missing_events(event: CleanColumn) -> None:
+    """Rows with an item but a blank event type are of type 'event' (as in a log without types)."""
+    missing = event.codes == MISSING
+    if not missing.any():
+        return
+    tokens = event.tokens.to_pylist()
+    if FILLER_EVENT not in tokens:
+        event.tokens = pa.array([*tokens, FILLER_EVENT], pa.string())
+        tokens.append(FILLER_EVENT)
+    codes = event.codes.astype(np.int32)
+    codes[missing] = tokens.index(FILLER_EVENT)
+    event.codes = codes
 
 
 def index_users(codes: np.ndarray, tokens: pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -136,6 +166,23 @@ def build_vocab(column: CleanColumn | None, min_count: int) -> Vocabulary:
     ids[kept[order]] = np.arange(len(order), dtype=np.int32) + UNK + 1
     tokens = table.column("token").take(order).combine_chunks()
     return Vocabulary(tokens, counts[kept[order]], ids, int(np.count_nonzero(counts)))
+
+
+def with_no_item(vocab: Vocabulary, codes: np.ndarray) -> Vocabulary:
+    """The item vocabulary with NO_ITEM at id NUM_RESERVED when some rows have no item.
+
+    Real items move up by one id; the no-item count is the number of item-less events.
+    """
+    missing = int(np.count_nonzero(codes == MISSING)) if _has_missing(codes) else 0
+    if not missing:
+        return vocab
+    return Vocabulary(
+        tokens=pa.concat_arrays([pa.array([NO_ITEM], pa.string()), vocab.tokens]),
+        counts=np.concatenate([[missing], vocab.counts]).astype(np.int64),
+        ids=np.where(vocab.ids == UNK, UNK, vocab.ids + 1).astype(np.int32),
+        distinct=vocab.distinct,
+        missing_id=NUM_RESERVED,
+    )
 
 
 def _has_missing(codes: np.ndarray) -> bool:
@@ -249,6 +296,7 @@ def assemble(
         name: build_vocab(read.columns.get(role), min_item_count if name == "items" else 1)
         for name, role in VOCAB_ROLES.items()
     }
+    vocabs["items"] = with_no_item(vocabs["items"], read.columns["item"].codes)
     order, user_idx, read.ts = sort_rows(user_idx, read.ts)
     for column in read.columns.values():
         column.codes = column.codes[order]
@@ -274,8 +322,10 @@ def assemble(
 def dataset_stats(events: Events) -> dict[str, Any]:
     """Counts and time range of the dataset, for the manifest and the CLI summary."""
     types = events.vocabs["events"]
+    items = events.vocabs["items"]
     has_rows = len(events.ts) > 0
     return {
+        "item_less_events": int(items.counts[0]) if items.missing_id != UNK else 0,
         "events": len(events.ts),
         "users": len(events.user_tokens),
         "items": events.vocabs["items"].distinct,
@@ -308,8 +358,8 @@ def write_events(events: Events, path: Path) -> None:
     Written one row group at a time, so only one group's strings ever exist in memory; a worker
     thread encodes group i (the Parquet writer releases the GIL) while group i + 1 is gathered.
     """
-    ids = {  # code -> vocabulary id, with MISSING (-1) landing on the appended UNK
-        role: np.append(events.vocabs[name].ids, UNK).astype(np.int32)
+    ids = {  # code -> vocabulary id, with MISSING (-1) landing on the appended missing id
+        role: np.append(events.vocabs[name].ids, events.vocabs[name].missing_id).astype(np.int32)
         for name, role in VOCAB_ROLES.items()
         if role in events.columns
     }

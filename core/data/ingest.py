@@ -17,11 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from core.data import build
+from core.data.items import (
+    ATTRIBUTE_COLUMNS,
+    build_item_table,
+    find_columns,
+    merge_item_tables,
+    read_item_file,
+    write_item_table,
+)
 from core.data.mapping import ROLES, ColumnMapping, MappingPreview, detect_mapping
 from core.data.memory import release_cached_memory, return_freed_memory_promptly
-from core.data.reader import MAX_REJECT_EXAMPLES, read_source
+from core.data.reader import MAX_REJECT_EXAMPLES, read_item_attributes, read_source
 from core.data.sniff import file_sha256
 from core.data.timeparse import parse_gap
 from core.data.vocab import RESERVED_TOKENS
@@ -48,6 +57,8 @@ class IngestOptions:
     category: str | None = None
     session_gap: str = "30m"  # inactivity that starts a new session: 90s, 30m, 1h, 2d, 45
     min_item_count: int = 1  # items seen fewer times map to UNK (1 keeps all)
+    items: str | None = None  # item table (CSV/Parquet: item id + name, brand, price, …)
+    accept_mapping: bool = False  # ingest even though the mapping checks object (see issues)
     threads: int | None = None  # DuckDB threads; None: all cores
     memory_limit: str = "1GB"  # DuckDB memory before it spills to disk in the staging folder
 
@@ -79,6 +90,10 @@ def ingest(
     target = workspace.dataset_dir(name)
     _step(report, 0, str(path))
     found = preview(path, opts)
+    if found.issues and not opts.accept_mapping:
+        issue = found.issues[0]
+        raise InputError(issue.cli_message(), file=found.source.path, column=issue.column)
+    item_file = read_item_file(opts.items) if opts.items else None
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
         # the manifest's hash is computed beside the read, on the otherwise idle second core
@@ -86,13 +101,15 @@ def ingest(
         try:
             with atomic_directory(target) as staging:
                 staging.chmod(0o755)  # mkdtemp makes it private; datasets are readable folders
-                stats = _build(found, staging, gap_ms, opts.min_item_count, opts, report)
+                stats = _build(found, staging, gap_ms, opts, report, item_file)
                 found.source.sha256 = digest.result()
                 manifest = _manifest(name, found, opts, stats)
                 atomic_write_json(staging / "manifest.json", manifest)
         finally:
             stop.set()  # a failed ingest does not wait for the hash of a large file
-    summary_keys = ("events", "users", "items", "sessions", "event_types", "rejected_rows")
+    summary_keys = (
+        "events", "users", "items", "item_less_events", "sessions", "event_types", "rejected_rows",
+    )  # fmt: skip
     summary = {"dataset": name, **{k: stats[k] for k in summary_keys}}
     return {**summary, "start": stats["start"], "end": stats["end"]}
 
@@ -119,9 +136,9 @@ def _build(
     found: MappingPreview,
     staging: Path,
     gap_ms: int,
-    min_item_count: int,
     opts: IngestOptions,
     report: ProgressCallback,
+    item_file: pd.DataFrame | None,
 ) -> dict[str, Any]:
     spill = staging / ".spill"
     return_freed_memory_promptly()
@@ -129,6 +146,8 @@ def _build(
     try:
         _step(report, 1)
         read = read_source(con, found.source, found.mapping)
+        from_log = _log_item_attributes(con, found)
+        write_item_table(build_item_table(merge_item_tables(from_log, item_file)), staging)
     except duckdb.Error as error:
         raise InputError(f"could not ingest ({error})", file=found.source.path) from error
     finally:
@@ -141,16 +160,36 @@ def _build(
     all_examples = sorted(read.examples + examples, key=lambda e: e["row"])[:MAX_REJECT_EXAMPLES]
     _raise_if_empty(len(read.ts), found, rejected, all_examples)
     _step(report, 3)
-    events = build.assemble(read, positions, gap_ms, min_item_count)
+    events = build.assemble(read, positions, gap_ms, opts.min_item_count)
     del read, positions  # consumed by assemble: the sorted arrays are all that is left
     build.write_vocabs(events.vocabs, staging)
     _step(report, 4)
     build.write_events(events, staging / "events.parquet")
     _step(report, 5)
     stats = build.dataset_stats(events)
+    if found.mapping.time is None:  # times were made up from line order: no dates to report
+        stats.update(start=None, end=None)
     sizes = {name: len(RESERVED_TOKENS) + len(v.tokens) for name, v in events.vocabs.items()}
     stats.update(rejected_rows=rejected, rejected_examples=all_examples, vocab_sizes=sizes)
     return stats
+
+
+def _log_item_attributes(
+    con: duckdb.DuckDBPyConnection, found: MappingPreview
+) -> pd.DataFrame | None:
+    """Item attributes that sit in the log itself (category_code, brand, price, title, …)."""
+    mapping = found.mapping
+    if mapping.item is None:
+        return None
+    roles = {mapping.user, mapping.time, mapping.event, mapping.item, mapping.session}
+    attributes = [
+        c for c in find_columns(found.source.columns, ATTRIBUTE_COLUMNS) if c not in roles
+    ]
+    if mapping.category is not None and mapping.category not in attributes:
+        attributes.append(mapping.category)
+    if not attributes:
+        return None
+    return read_item_attributes(con, found.source, mapping.item, attributes).to_pandas()
 
 
 def _raise_if_empty(
@@ -187,7 +226,10 @@ def _manifest(
         {**e, "column": _column_name(found.mapping, e["column"])}
         for e in stats["rejected_examples"]
     ]
-    keys = ("events", "users", "items", "sessions", "event_types", "rejected_rows", "start", "end")
+    keys = (
+        "events", "users", "items", "item_less_events", "sessions", "event_types",
+        "rejected_rows", "start", "end",
+    )  # fmt: skip
     return {
         "name": name,
         "source": {
@@ -198,6 +240,8 @@ def _manifest(
         },
         "mapping": found.mapping.as_dict(),
         "detected_by": found.detected_by,
+        "mapping_notes": found.notes,
+        "accepted_issues": [f"{i.column!r} as the {i.role}: {i.problem}" for i in found.issues],
         "options": {
             **{k: v for k, v in asdict(opts).items() if k not in ROLES},
             "encoding": source.encoding,
@@ -215,25 +259,47 @@ def _manifest(
 MAX_WARNED_ROWS = 5  # rejected rows named one by one; the count covers the rest
 
 
-def ingest_warnings(path: str | Path, manifest: dict[str, Any]) -> list[str]:
-    """What an ingest kept going past (rejected rows, a missing time), one message each.
+def ingest_warnings(
+    path: str | Path, manifest: dict[str, Any], for_analyst: bool = False
+) -> list[str]:
+    """What an ingest kept going past (rejected rows, a missing time, columns set aside, item-less
+    events), one message each.
 
     A count alone in the summary hides bad rows; these name file, row and column the way errors
-    do, so the analyst can open the file at the line. The CLI prints them on stderr, the
-    dashboard as warnings.
+    do, so the analyst can open the file at the line. The CLI prints them on stderr with the flag
+    that changes them; the dashboard (`for_analyst`) shows the same words without flags.
     """
-    messages = []
+
+    def hint(text: str) -> str:
+        return "" if for_analyst else f" ({text})"
+
+    mapping = manifest.get("mapping", {})
+    stats = manifest.get("stats", {})
+    messages = [f"{path}: {note}" for note in manifest.get("mapping_notes", [])]
+    messages += [
+        f"{path}: ingested although {text}" for text in manifest.get("accepted_issues", [])
+    ]
+    if "item" in mapping and mapping["item"] is None:
+        messages.append(
+            f"{path}: no item column, so each event's type is used as the item the model reads"
+            + hint("name a column such as a page with --item COL for finer items")
+        )
+    if stats.get("item_less_events"):
+        share = stats["item_less_events"] / max(int(stats.get("events", 0)), 1)
+        messages.append(
+            f"{path}: {stats['item_less_events']:,} events ({share:.1%}) have no item (e.g. "
+            "searches); they are kept as events, never recommended as items"
+        )
     if not manifest.get("has_time", True):
         messages.append(
-            f"{path}: no time column was detected; events are ordered by file order "
-            "(name the time column with --time COL if the file has one)"
+            f"{path}: no time column was detected; events are ordered by file order"
+            + hint("name the time column with --time COL if the file has one")
         )
-    stats = manifest.get("stats", {})
     examples = stats.get("rejected_examples", [])[:MAX_WARNED_ROWS]
     for example in examples:
         where = ":".join(str(p) for p in (path, example["row"], example.get("column")) if p)
         messages.append(f"{where}: {example['reason']}")
     more = int(stats.get("rejected_rows", 0)) - len(examples)
     if more > 0:
-        messages.append(f"… and {more} more rejected rows (see manifest.json)")
+        messages.append(f"… and {more} more rejected rows" + hint("see manifest.json"))
     return messages

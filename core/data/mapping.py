@@ -8,15 +8,24 @@ to show the defaults and a preview before the analyst commits to an ingest.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from core.data.mapping_checks import (
+    CHECKS,
+    DATE_SHARE,
+    MappingIssue,
+    check_mapping,
+    column_values,
+    date_share,
+    parse_time_text,
+)
 from core.data.sniff import SourceInfo, inspect_source, is_number, normalise_name
 from core.errors import InputError
 
 ROLES = ("user", "time", "event", "item", "session", "category")
-REQUIRED_ROLES = ("user", "item")  # time may be absent only for sequence files
+REQUIRED_ROLES = ("user",)  # plus an item or an event column; time only for non-sequence files
+EACH_SESSION_A_USER = "session"  # detected_by value: the session column stands in for the user
 
 # Names per role, best first. Exact matches win over "contains" matches (e.g. "visitorid").
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -69,8 +78,10 @@ class MappingPreview:
 
     source: SourceInfo
     mapping: ColumnMapping
-    detected_by: dict[str, str]  # role -> "override" | "name" | "content"
+    detected_by: dict[str, str]  # role -> "override" | "name" | "content" | "session"
     preview: list[dict[str, str]]  # first rows as {column: value}
+    issues: list[MappingIssue] = field(default_factory=list)  # what still looks wrong
+    notes: list[str] = field(default_factory=list)  # columns auto-detection set aside, and why
 
 
 def detect_mapping(
@@ -86,9 +97,11 @@ def detect_mapping(
     source = inspect_source(Path(path), fmt, delimiter, has_header, columns, KNOWN_NAMES)
     if source.format == "parquet":
         _fill_parquet_layout(source)
-    mapping, how = resolve_mapping(source, overrides or {})
+    notes: list[str] = []
+    mapping, how = resolve_mapping(source, overrides or {}, notes)
     preview = [dict(zip(source.columns, row, strict=False)) for row in source.sample[:preview_rows]]
-    return MappingPreview(source=source, mapping=mapping, detected_by=how, preview=preview)
+    issues = check_mapping(source, mapping.as_dict())
+    return MappingPreview(source, mapping, how, preview, issues, notes)
 
 
 def _fill_parquet_layout(source: SourceInfo) -> None:
@@ -108,9 +121,11 @@ def _fill_parquet_layout(source: SourceInfo) -> None:
 
 
 def resolve_mapping(
-    source: SourceInfo, overrides: dict[str, str | None]
+    source: SourceInfo, overrides: dict[str, str | None], notes: list[str] | None = None
 ) -> tuple[ColumnMapping, dict[str, str]]:
-    """Overrides, then names, then content; every mapped column must exist in the file."""
+    """Overrides, then names, then content, then sane replacements for detected columns that
+    fail their check; every mapped column must exist in the file. `notes` collects, in words,
+    each detected column that was set aside."""
     found: dict[str, str] = {}
     how: dict[str, str] = {}
     for role, column in overrides.items():
@@ -127,6 +142,8 @@ def resolve_mapping(
     _take(found, how, match_by_name(source.columns, set(found.values())), "name")
     if not source.has_header or "time" not in found:
         _take(found, how, match_by_content(source, set(found.values()), found), "content")
+    if source.sample:
+        _repair(source, found, how, notes if notes is not None else [])
     mapping = ColumnMapping(**{role: found.get(role) for role in ROLES})
     _check_required(mapping, source)
     return mapping, how
@@ -138,6 +155,50 @@ def _take(found: dict[str, str], how: dict[str, str], new: dict[str, str], why: 
             found[role], how[role] = column, why
 
 
+def _repair(
+    source: SourceInfo, found: dict[str, str], how: dict[str, str], notes: list[str]
+) -> None:
+    """Replace detected (never explicitly chosen) columns that fail their check.
+
+    Order matters: a date column wrongly taken as the event type is freed before the time is
+    looked for, so it can become the time.
+    """
+    for role in ("event", "time", "user"):
+        column = found.get(role)
+        if column is None or how.get(role) == "override":
+            continue
+        issue = CHECKS[role](source, column)
+        if issue is None:
+            continue
+        replacement = _replacement(source, role, {r: c for r, c in found.items() if r != role})
+        if replacement is None and role != "event":
+            continue  # kept, so the issue is reported (and the ingest refused) in its own words
+        del found[role], how[role]
+        if replacement is not None:
+            found[role], how[role] = replacement
+            if how[role] == EACH_SESSION_A_USER:  # the session column now names the users
+                del found["session"], how["session"]
+        used = f"; using {found[role]!r} instead" if role in found else ""
+        notes.append(f"{column!r} is not the {role}: {issue.problem}{used}")
+
+
+def _replacement(source: SourceInfo, role: str, found: dict[str, str]) -> tuple[str, str] | None:
+    """(column, how) that can take `role` after its detected column failed, if any."""
+    free = [c for c in source.columns if c not in found.values()]
+    if role == "user" and "session" in found:
+        return found["session"], EACH_SESSION_A_USER
+    if role == "time":
+        scored = [(date_share(column_values(source, c)), c) for c in free]
+        best = max(scored, default=(0.0, None))
+        return (best[1], "content") if best[1] is not None and best[0] >= DATE_SHARE else None
+    if role == "event":
+        pick = match_by_content(source, set(found.values()), {**found, "time": "", "user": ""})
+        column = pick.get("event")
+        if column is not None and CHECKS["event"](source, column) is None:
+            return column, "content"
+    return None
+
+
 def _check_required(mapping: ColumnMapping, source: SourceInfo) -> None:
     for role in REQUIRED_ROLES:
         if getattr(mapping, role) is None:
@@ -146,6 +207,12 @@ def _check_required(mapping: ColumnMapping, source: SourceInfo) -> None:
                 f"name it with --{role} COL",
                 file=source.path,
             )
+    if mapping.item is None and mapping.event is None:
+        raise InputError(
+            f"could not find the item column (nor an event column to use instead) among "
+            f"{', '.join(source.columns)}; name it with --item COL",
+            file=source.path,
+        )
     if mapping.time is None and source.format != "sequences":
         pairs = len(source.columns) == 2  # e.g. `1 2` lines in a file named .csv
         raise InputError(
@@ -231,14 +298,3 @@ def _time_score(values: list[str], numeric: list[str]) -> float:
         lo, hi = UNIX_SECONDS[0], UNIX_MICROS[1]
         return sum(lo <= abs(float(v)) < hi for v in numeric) / len(values)
     return sum(parse_time_text(v) is not None for v in values) / len(values)
-
-
-def parse_time_text(text: str) -> datetime | None:
-    """Python-side twin of the SQL parser for detection: ISO 8601 with an optional ' UTC'."""
-    cleaned = text.strip()
-    if cleaned.upper().endswith(" UTC"):
-        cleaned = cleaned[:-4]
-    try:
-        return datetime.fromisoformat(cleaned.replace("/", "-"))
-    except ValueError:
-        return None

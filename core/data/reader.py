@@ -65,6 +65,7 @@ class ReadResult:
     columns: dict[str, CleanColumn]  # role -> codes + tokens, for the mapped text roles
     ts: np.ndarray  # (rows,) int64 ms since the epoch, UTC; NO_TIME where missing
     lines: LineNumbers  # file line of each row
+    has_events: bool = True  # the file has an event-type column (else every row is "event")
     parse_rejects: int = 0  # lines rejected by the CSV reader
     examples: list[dict[str, object]] = field(default_factory=list)  # {"row","column","reason"}
 
@@ -129,6 +130,28 @@ def _read_parquet(
     return result
 
 
+def read_item_attributes(
+    con: duckdb.DuckDBPyConnection, source: SourceInfo, item: str, attributes: list[str]
+) -> pa.Table:
+    """One row per item id with the first non-blank value of each attribute column of the log
+    (a second, grouped scan: memory grows with the catalogue, not with the log)."""
+    scan = (
+        f"read_parquet({quote_str(str(source.path))})"
+        if source.format == "parquet"
+        else _csv_scan(source)
+    )
+    key = f"trim(CAST({quote_ident(item)} AS VARCHAR))"
+    values = ", ".join(
+        f"any_value(nullif(trim(CAST({quote_ident(a)} AS VARCHAR)), '')) AS {quote_ident(a)}"
+        for a in attributes
+    )
+    query = f"SELECT {key} AS item, {values} FROM {scan} WHERE {key} <> '' GROUP BY 1"
+    try:
+        return con.sql(query).to_arrow_table()
+    except duckdb.Error as error:
+        raise InputError(f"could not read item attributes ({error})", file=source.path) from error
+
+
 def _csv_scan(source: SourceInfo) -> str:
     columns = ", ".join(f"{quote_str(c)}: 'VARCHAR'" for c in source.columns)
     encoding = "latin-1" if source.encoding == "latin-1" else "utf-8"
@@ -169,14 +192,19 @@ def _stream(con: duckdb.DuckDBPyConnection, query: str, mapping: ColumnMapping) 
     columns = {
         role: _clean(con, role, collector.interners[role], collector.codes[role]) for role in roles
     }
-    if "event" not in columns:  # no event column: every row is of type "event"
-        columns["event"] = CleanColumn(np.zeros(count, np.int32), pa.array(["event"], pa.string()))
+    has_events = "event" in columns
+    if not has_events:  # no event column: every row is of type "event"
+        columns["event"] = CleanColumn(np.zeros(count, np.int8), pa.array(["event"], pa.string()))
+    if "item" not in columns:  # no item column: the event name is the token the model reads
+        event = columns["event"]
+        columns["item"] = CleanColumn(event.codes.copy(), event.tokens)
     explicit = _concat(collector.rows, np.int64) if collector.rows else None
     return ReadResult(
         rows=count,
         columns=columns,
         ts=_concat(collector.times, np.int64),
         lines=LineNumbers(explicit=explicit),
+        has_events=has_events,
     )
 
 
@@ -251,8 +279,9 @@ def _concat(parts: list[np.ndarray], dtype: type, remap: np.ndarray | None = Non
 def _clean(
     con: duckdb.DuckDBPyConnection, role: str, interner: Interner, parts: list[np.ndarray]
 ) -> CleanColumn:
-    """Raw codes -> cleaned codes: trimmed, blank = missing, a blank event type = 'event'."""
-    remap, tokens = clean_dictionary(con, interner.dictionary, "event" if role == "event" else None)
+    """Raw codes -> cleaned codes: trimmed, blank = missing (a blank event type is filled in by
+    `core.data.build.validate_rows`, after it has seen which rows have neither item nor event)."""
+    remap, tokens = clean_dictionary(con, interner.dictionary)
     dtype = next(t for t in (np.int8, np.int16, np.int32) if len(tokens) < np.iinfo(t).max)
     if len(remap) == len(tokens) and np.array_equal(remap, np.arange(len(remap))):
         remap = None  # nothing to clean (the usual case): a copy instead of a gather per row

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 PAD, MASK, UNK = 0, 1, 2  # reserved ids, identical in every vocabulary
 RESERVED_TOKENS = ("[PAD]", "[MASK]", "[UNK]")
 NUM_RESERVED = len(RESERVED_TOKENS)
+# Token of an event that has no item (a search, a page view): an ordinary row of the item
+# vocabulary, always at id NUM_RESERVED when the log has such events, so the model reads it as
+# input ("the user searched") but it is never a next-item target and never recommended.
+NO_ITEM = "[NO ITEM]"
 
 
 @dataclass
@@ -47,3 +51,14 @@ class Vocab:
 
     def token_of(self, idx: int) -> str:
         return self.tokens[idx]
+
+    @property
+    def no_item_id(self) -> int | None:
+        """Id of the no-item token (item vocabularies of logs with item-less events), else None."""
+        has = len(self.tokens) > NUM_RESERVED and self.tokens[NUM_RESERVED] == NO_ITEM
+        return NUM_RESERVED if has else None
+
+    @property
+    def first_real_id(self) -> int:
+        """First id that can be a target or a recommendation (after reserved ids and no-item)."""
+        return NUM_RESERVED + (self.no_item_id is not None)

@@ -95,7 +95,8 @@ def evaluate(
         "split": split,
         "users": len(users),
         "skipped_users": int(sequences.num_users - len(evaluable)),
-        "items": len(sequences.item_vocab) - NUM_RESERVED,
+        "items": len(sequences.item_vocab) - sequences.item_vocab.first_real_id,
+        "item_less_events": _item_less_events(sequences),
         "seed": seed,
         **mean_metrics(greater, ties, ks),
     }
@@ -104,12 +105,19 @@ def evaluate(
 def evaluable_users(sequences: EventSequences, split: Split) -> np.ndarray:
     """Eligible users whose held-out item is a real item (never PAD/MASK/UNK)."""
     users = eligible_users(sequences)
-    users = users[sequences.items[target_rows(sequences, users, split)] >= NUM_RESERVED]
+    first = sequences.item_vocab.first_real_id  # a search (NO_ITEM) is never a target
+    users = users[sequences.items[target_rows(sequences, users, split)] >= first]
     if len(users) == 0:
         raise BehaviorLensError(
             f"no user has at least {MIN_EVENTS} events, so there is nothing to evaluate"
         )
     return users
+
+
+def _item_less_events(sequences: EventSequences) -> int:
+    """Events without an item (searches, page views): read as input, never scored as targets."""
+    no_item = sequences.item_vocab.no_item_id
+    return 0 if no_item is None else int(np.count_nonzero(sequences.items == no_item))
 
 
 def _subsample(users: np.ndarray, max_users: int | None, seed: int) -> np.ndarray:
@@ -141,11 +149,12 @@ def _rank_full(
     scores = _scores(scorer, sequences, users, cutoffs)  # (B, V)
     batch_index = np.arange(len(users))
     target_scores = scores[batch_index, targets]  # (B,)
-    greater, ties = rank_counts(scores[:, NUM_RESERVED:], target_scores)  # (B,), (B,)
+    first = sequences.item_vocab.first_real_id  # NO_ITEM (searches) never competes
+    greater, ties = rank_counts(scores[:, first:], target_scores)  # (B,), (B,)
     rows, owner = _concat_ranges(sequences.offsets[users], cutoffs)  # history rows
     keys = np.unique(owner * len(sequences.item_vocab) + sequences.items[rows])  # seen (b, item)
     owner, seen = np.divmod(keys, len(sequences.item_vocab))  # (S,), (S,)
-    counted = (seen >= NUM_RESERVED) & (seen != targets[owner])  # (S,) wrongly counted above
+    counted = (seen >= first) & (seen != targets[owner])  # (S,) wrongly counted above
     owner, seen = owner[counted], seen[counted]
     seen_greater, seen_ties = rank_counts(
         scores[owner, seen][:, None], target_scores[owner], allow_absent_target=True
@@ -179,9 +188,10 @@ def sample_negatives(
     of (seed, split, user, draw number), so they are reproducible user by user.
     """
     users = np.asarray(users, dtype=np.int64)
-    num_real = len(sequences.item_vocab) - NUM_RESERVED
+    first = sequences.item_vocab.first_real_id
+    num_real = len(sequences.item_vocab) - first
     draws_per_user = 2 * num + 32  # enough for almost every user; the rest take the exact path
-    draws = _hashed_draws(users, draws_per_user, seed, _SPLIT_SALT[split], num_real)  # (B, M)
+    draws = _hashed_draws(users, draws_per_user, seed, _SPLIT_SALT[split], num_real, first)
     keys = np.arange(len(users))[:, None] * len(sequences.item_vocab) + draws  # (B, M)
     rows, owner = _concat_ranges(sequences.offsets[users], sequences.offsets[users + 1])
     seen_keys = owner * len(sequences.item_vocab) + sequences.items[rows]  # (H,)
@@ -204,7 +214,9 @@ def _exact_negatives(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Slow path for users who saw much of the catalogue: sample from the explicit unseen set."""
     seen = sequences.items[sequences.user_slice(user)]
-    unseen = np.setdiff1d(np.arange(NUM_RESERVED, len(sequences.item_vocab)), seen)
+    unseen = np.setdiff1d(
+        np.arange(sequences.item_vocab.first_real_id, len(sequences.item_vocab)), seen
+    )
     rng = np.random.default_rng([seed, _SPLIT_SALT[split], user])
     chosen = rng.choice(unseen, size=min(num, len(unseen)), replace=False)
     out = np.full(num, PAD, dtype=np.int64)
@@ -212,13 +224,15 @@ def _exact_negatives(
     return out, np.arange(num) < len(chosen)
 
 
-def _hashed_draws(users: np.ndarray, count: int, seed: int, salt: int, num_real: int) -> np.ndarray:
-    """(B, count) item ids in NUM_RESERVED..NUM_RESERVED+num_real-1 from a splitmix64 hash."""
+def _hashed_draws(
+    users: np.ndarray, count: int, seed: int, salt: int, num_real: int, first: int = NUM_RESERVED
+) -> np.ndarray:
+    """(B, count) item ids in first..first+num_real-1 from a splitmix64 hash."""
     base = _splitmix64(np.array([seed * 4 + salt], dtype=np.uint64))  # (1,)
     streams = _splitmix64(base + users.astype(np.uint64))  # (B,)
     counters = np.arange(count, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # (M,)
     bits = _splitmix64(streams[:, None] ^ counters[None, :])  # (B, M)
-    return (bits % np.uint64(num_real)).astype(np.int64) + NUM_RESERVED
+    return (bits % np.uint64(num_real)).astype(np.int64) + first
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:

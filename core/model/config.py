@@ -31,6 +31,7 @@ class ModelConfig:
     mode: Mode = "causal"  # "causal" (next-event) or "bidirectional" (masked events)
     item_bias: bool = False  # learn a per-item output bias beside the tied embedding
     scale_ids: bool = True  # item, event, category embeddings x sqrt(dim) (Vaswani; SASRec)
+    no_item: bool = False  # item id NUM_RESERVED is NO_ITEM (item-less events): read, never ranked
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:

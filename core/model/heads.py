@@ -20,18 +20,19 @@ from core.model.losses import NegativeSampler, full_softmax_loss, sampled_softma
 class ItemHead(nn.Module):
     """Next / masked item scores, weight-tied to the item embedding (Press & Wolf 2017)."""
 
-    def __init__(self, item_embedding: nn.Embedding, bias: bool = False) -> None:
+    def __init__(self, item_embedding: nn.Embedding, bias: bool = False, no_item: bool = False):
         super().__init__()
         self.embedding = item_embedding  # shared, not copied: one parameter in the state dict
+        self.never_ranked = NUM_RESERVED + int(no_item)  # reserved ids, then NO_ITEM if present
         num_items = item_embedding.num_embeddings
         self.bias = nn.Parameter(torch.zeros(num_items)) if bias else None
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """(n, D) -> (n, V) logits; reserved ids (PAD, MASK, UNK) get -inf and never rank."""
+        """(n, D) -> (n, V) logits; reserved ids (PAD, MASK, UNK) and NO_ITEM get -inf."""
         logits = hidden @ self.embedding.weight.T  # (n, V)
         if self.bias is not None:
             logits = logits + self.bias  # (n, V)
-        logits[:, :NUM_RESERVED] = float("-inf")
+        logits[:, : self.never_ranked] = float("-inf")
         return logits
 
     def loss(

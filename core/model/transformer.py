@@ -96,7 +96,7 @@ class BehaviorTransformer(nn.Module):
         self.embed = InputEmbedding(config)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.layers))
         self.ln_f = nn.LayerNorm(config.dim)
-        self.item_head = ItemHead(self.embed.item, bias=config.item_bias)
+        self.item_head = ItemHead(self.embed.item, bias=config.item_bias, no_item=config.no_item)
         self.event_head = ClassificationHead(config.dim, config.num_events, reserved=3)
         self.nsp_head = ClassificationHead(config.dim, 2)
         self.apply(_init_weights)

@@ -25,6 +25,12 @@ from core.analysis.behaviour import (
     top_paths,
 )
 from core.analysis.events_db import event_types
+from core.analysis.item_labels import label_segment_items, price_frame
+from core.analysis.naming import small_segments_note
+from core.analysis.segment_profile import revenue_note
+from core.analysis.time_resolution import dataset_support
+from core.analysis.view_notes import event_types_note
+from core.data.items import ItemCatalog, load_item_catalog
 from core.errors import BehaviorLensError, InputError
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
 from core.reports import sections as build
@@ -47,7 +53,7 @@ class ReportOptions:
 
     funnel_steps: list[str] | None = None  # None: the most frequent event types, up to 4
     funnel_within: Literal["session", "user"] = "session"  # unit counted by the funnel
-    volume_freq: Literal["hour", "day", "week"] = "day"  # bin width of the volume chart
+    volume_freq: Literal["minute", "hour", "day", "week"] | None = None  # None: from the span
     retention_period: Literal["day", "week", "month"] = "week"  # cohort width
     path_length: int = 3  # steps per path in the top-paths table
     title: str | None = None  # None: "Behavior Lens report: DATASET"
@@ -74,6 +80,8 @@ class _Context:
     run: str | None = None  # the run the model sections come from (None: dataset only)
     user_ids: list[str] | None = None  # users of the filtered segment, None = everyone
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # for the CSV export
+    training_label: str | None = None  # "Barely trained: …" when the run is not above Markov
+    catalog: ItemCatalog = field(default_factory=ItemCatalog)  # item labels and prices
 
 
 def load_run_outputs(workspace: Workspace, run: str) -> ModelOutputs:
@@ -153,10 +161,21 @@ def _context(
         options=options or ReportOptions(),
         outputs=outputs,
         run=run,
+        catalog=load_item_catalog(workspace, dataset),
     )
     if segment_filter is not None:
         _apply_segment_filter(context, segment_filter)
+    if run is not None:
+        context.training_label = _training_label(workspace, run)
     return context
+
+
+def _training_label(workspace: Workspace, run: str) -> str | None:
+    """The "barely trained" warning of a run (core.evaluation.training_check), if any."""
+    from core.evaluation.training_check import training_check
+
+    check = training_check(workspace, run)
+    return check.label() if check is not None else None
 
 
 def _choose_sections(
@@ -225,11 +244,12 @@ def _behaviour(context: _Context) -> Section:
     parts: list[str] = []
     steps = options.funnel_steps or kinds[:4]
     if len(steps) >= 2:
-        table = funnel(path, steps, options.funnel_within, user_ids=users)
+        prices = price_frame(context.catalog)
+        table = funnel(path, steps, options.funnel_within, user_ids=users, prices=prices)
         context.tables["funnel"] = table
         parts.append(build.funnel_html(table, options.funnel_within))
     else:
-        parts.append(note("No funnel: the data has a single event type."))
+        parts.append(note(event_types_note(kinds) or "No funnel: pick at least two steps."))
     if context.manifest.get("has_time", True):
         parts += _time_parts(context)
     else:
@@ -244,11 +264,14 @@ def _behaviour(context: _Context) -> Section:
 
 def _time_parts(context: _Context) -> list[str]:
     path, users, options = context.events_path, context.user_ids, context.options
-    volume = event_volume(path, options.volume_freq, True, users)
+    time = dataset_support(path, context.manifest)
+    freq = options.volume_freq or time.unit
+    volume = event_volume(path, freq, True, users)
     cohorts = retention(path, options.retention_period, users)
     context.tables.update(volume=volume, retention=cohorts)
     return [
-        build.volume_html(volume, options.volume_freq),
+        *([note(time.note())] if time.note() else []),
+        build.volume_html(volume, freq),
         build.retention_html(cohorts, options.retention_period),
     ]
 
@@ -259,13 +282,18 @@ def _model(context: _Context) -> Section:
         nested = all(isinstance(v, dict) for v in metrics.values())
         rows = metrics if nested else {"model": metrics}
         context.tables["model"] = pd.DataFrame([{"model": k, **v} for k, v in rows.items()])
-    return build.model_section(metrics, context.run)
+    return build.model_section(metrics, context.run, context.training_label)
 
 
 def _segments(context: _Context) -> Section:
-    if context.outputs.segments is not None:
-        context.tables["segments"] = context.outputs.segments
-    return build.segments_section(context.outputs.segments, context.run)
+    segments = context.outputs.segments
+    if segments is None:
+        return build.segments_section(None, context.run)
+    segments = label_segment_items(segments, context.catalog)
+    context.tables["segments"] = segments
+    remarks = (revenue_note(segments, context.catalog), small_segments_note(segments))
+    remark = " ".join(r for r in remarks if r) or None
+    return build.segments_section(segments, context.run, remark)
 
 
 def _anomalies(context: _Context) -> Section:

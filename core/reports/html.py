@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from core.analysis.view_notes import format_probability
+
 MAX_TABLE_ROWS = 200  # rows shown per table; the CSV export has them all
 
 CSS = """
@@ -26,7 +28,7 @@ h1{font-size:26px;margin:0 0 4px}p.meta{color:#6b7280;font-size:13px;margin:0 0 
 section,nav{background:#fff;border:1px solid #e5e7eb;border-radius:10px;padding:4px 24px 18px;
 margin:0 0 18px;box-shadow:0 1px 2px rgba(0,0,0,.04)}
 h2{font-size:19px;margin:18px 0 10px;padding-bottom:6px;border-bottom:1px solid #e5e7eb}
-h3{font-size:15px;margin:22px 0 6px;color:#374151}p.note{color:#6b7280;font-size:13px}
+h3{font-size:15px;margin:22px 0 6px;color:#374151}p.note{color:#6b7280;font-size:13px}p.warning{color:#92400e;background:#fef3c7;padding:8px 12px;border-radius:6px}
 div.table-wrap{overflow-x:auto;max-width:100%;margin:8px 0}
 table{border-collapse:collapse;font-size:13px}
 th,td{border-bottom:1px solid #eee;padding:4px 10px;text-align:left;vertical-align:top}
@@ -93,7 +95,7 @@ def table_html(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, percent: tup
 def _percent(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return f"{float(value):.1%}"
+    return format_probability(float(value))  # "0.42%", never "0.0%" for a small share
 
 
 def note(text: str) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 from core.analysis.paths import PathsResult
 from core.analysis.retention import retention_matrix
 from core.analysis.summary import DataSummary
+from core.analysis.view_notes import PATHS_MERGED_NOTE, event_types_note
 from core.reports.html import Section, esc, note, table_html
 from core.reports.svg import bar_chart, heatmap, line_chart
 
@@ -29,6 +30,8 @@ SEGMENT_COLUMNS = {
     "conversion": "Conversion",
     "events_per_session": "Events / session",
     "top_categories": "Top categories",
+    "top_items": "Top items",  # labels; the ids are in the export's top_item_ids
+    "revenue": "Revenue",  # only when items have prices
 }
 SEGMENT_PERCENT = ("Share", "Conversion")
 ANOMALY_COLUMNS = {
@@ -50,10 +53,13 @@ HOW_TO_PRODUCE = {
 def summary_section(summary: DataSummary) -> Section:
     """Headline numbers, event mix, and the per-user and per-session distributions."""
     mix = summary.event_mix
+    single = event_types_note(list(mix["event"]))
     body = [
         table_html(summary.headline),
         "<h3>Event mix</h3>",
-        bar_chart(
+        note(single)
+        if single
+        else bar_chart(
             list(mix["event"]),
             list(mix["events"]),
             "Events per event type",
@@ -76,6 +82,8 @@ def funnel_html(funnel: pd.DataFrame, within: str) -> str:
         f"{count:,} ({share:.1%})"
         for count, share in zip(funnel["count"], funnel["from_first"], strict=True)
     ]
+    if "revenue" in funnel:  # only when the items have prices
+        notes = [f"{n} · revenue {r:,.2f}" for n, r in zip(notes, funnel["revenue"], strict=True)]
     chart = bar_chart(labels, list(funnel["count"]), f"Funnel ({within}s)", notes=notes)
     table = table_html(funnel, percent=("from_previous", "from_first"))
     return f"<h3>Funnel ({esc(within)}s reaching each step in order)</h3>{chart}{table}"
@@ -109,8 +117,11 @@ def retention_html(long: pd.DataFrame, period: str) -> str:
     return f"<h3>Retention by cohort {esc(period)}</h3>{note(caption)}{chart}"
 
 
-def paths_html(paths: PathsResult) -> str:
-    return "<h3>Top paths</h3>" + table_html(paths.paths.drop(columns="steps"), percent=("share",))
+def paths_html(paths: PathsResult, merged: bool = True) -> str:
+    """The top paths table; `merged` (repeats collapsed, the default) is said in a caption."""
+    caption = note(PATHS_MERGED_NOTE) if merged else ""
+    table = table_html(paths.paths.drop(columns="steps"), percent=("share",))
+    return f"<h3>Top paths</h3>{caption}{table}"
 
 
 def behaviour_section(parts: list[str]) -> Section:
@@ -118,10 +129,17 @@ def behaviour_section(parts: list[str]) -> Section:
     return Section("behaviour", "Behaviour analytics", "".join(parts))
 
 
-def model_section(metrics: dict[str, Any] | None, run: str | None = None) -> Section:
-    """Model quality vs baselines: rows are models, columns their numeric metrics."""
+def model_section(
+    metrics: dict[str, Any] | None, run: str | None = None, warning: str | None = None
+) -> Section:
+    """Model quality vs baselines: rows are models, columns their numeric metrics.
+
+    `warning` ("Barely trained: …", core.evaluation.training_check) leads the section.
+    """
+    lead = f'<p class="warning">{esc(warning)}</p>' if warning else ""
     if not metrics:
-        return Section("model", "Model quality vs baselines", note(missing("model metrics", run)))
+        body = lead + note(missing("model metrics", run))
+        return Section("model", "Model quality vs baselines", body)
     nested = all(isinstance(value, dict) for value in metrics.values())
     rows = metrics if nested else {"model": metrics}
     frame = pd.DataFrame(
@@ -132,13 +150,16 @@ def model_section(metrics: dict[str, Any] | None, run: str | None = None) -> Sec
     )
     text = {k: v for k, v in next(iter(rows.values())).items() if not _is_number(v)}
     context = note(", ".join(f"{k}: {v}" for k, v in text.items())) if text else ""
-    return Section("model", "Model quality vs baselines", context + table_html(frame))
+    return Section("model", "Model quality vs baselines", lead + context + table_html(frame))
 
 
-def segments_section(segments: pd.DataFrame | None, run: str | None = None) -> Section:
+def segments_section(
+    segments: pd.DataFrame | None, run: str | None = None, remark: str | None = None
+) -> Section:
     """One row per segment with its name and a few readable measures, largest first.
 
-    The full profile (~25 columns) would overflow the page; it is in the CSV export.
+    The full profile (~25 columns) would overflow the page; it is in the CSV export. `remark`
+    is a sentence about what could not be computed (e.g. revenue without a purchase event).
     """
     if segments is None or segments.empty:
         return Section("segments", "Segments", note(missing("segments", run)))
@@ -155,7 +176,8 @@ def segments_section(segments: pd.DataFrame | None, run: str | None = None) -> S
             notes = [f"{n:,} ({s:.0%})" for n, s in zip(frame["size"], frame["share"], strict=True)]
         chart = bar_chart(labels, list(frame["size"]), "Segment sizes", notes=notes or ())
     table = table_html(curated(frame, SEGMENT_COLUMNS), percent=SEGMENT_PERCENT)
-    return Section("segments", "Segments", chart + table + note(FULL_DATA_NOTE))
+    extra = note(remark) if remark else ""
+    return Section("segments", "Segments", chart + table + extra + note(FULL_DATA_NOTE))
 
 
 def anomalies_section(anomalies: pd.DataFrame | None, run: str | None = None) -> Section:
@@ -202,4 +224,5 @@ def _is_number(value: Any) -> bool:
 
 def _period_label(period: Any, freq: str) -> str:
     stamp = pd.Timestamp(period)
-    return stamp.strftime("%Y-%m-%d %H:00") if freq == "hour" else stamp.strftime("%Y-%m-%d")
+    formats = {"minute": "%Y-%m-%d %H:%M", "hour": "%Y-%m-%d %H:00"}
+    return stamp.strftime(formats.get(freq, "%Y-%m-%d"))

@@ -45,6 +45,7 @@ def model_config_for(
         heads=options.heads,
         dropout=options.dropout,
         scale_ids=options.scale_ids,
+        no_item=sequences.item_vocab.no_item_id is not None,
         mode="causal" if objective == "causal" else "bidirectional",
     )
 

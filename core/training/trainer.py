@@ -81,6 +81,7 @@ class Trainer:
         self.callbacks = list(callbacks or [])
         self.evaluator = evaluator
         self.flat = FlatInputs.from_sequences(sequences, model.config.gap_buckets)
+        self.first_real_item = sequences.item_vocab.first_real_id  # lower ids are never targets
         self.ends = training_ends(self.flat.offsets)  # (U,)
         self.objective = _objective(config, model.config.max_len)
         self.nsp = NspObjective(model.config.max_len, sequences.sessions) if config.nsp else None
@@ -168,7 +169,15 @@ class Trainer:
         mask = batch.target_mask.to(self.device)  # (B, T)
         hidden = out.hidden[mask]  # (n, D) only positions with a target
         targets = batch.item_targets.to(self.device)[mask]  # (n,)
-        loss = self.model.item_head.loss(hidden, targets, self.sampler, self.bf16_matmuls)
+        real = targets >= self.first_real_item  # (n,) never NO_ITEM (a search) nor UNK
+        if bool(real.all()):
+            loss = self.model.item_head.loss(hidden, targets, self.sampler, self.bf16_matmuls)
+        elif bool(real.any()):
+            loss = self.model.item_head.loss(
+                hidden[real], targets[real], self.sampler, self.bf16_matmuls
+            )
+        else:  # only item-less targets in this batch: the event head still learns from them
+            loss = hidden.sum() * 0.0
         if self.config.event_weight > 0 and self.model.config.num_events > 4:
             events = batch.event_targets.to(self.device)[mask]  # (n,)
             loss = loss + self.config.event_weight * self.model.event_head.loss(hidden, events)
@@ -246,6 +255,7 @@ class Trainer:
         if not self.config.use_sampled_loss(num_items, on_cpu=self.device.type == "cpu"):
             return None
         counts = np.bincount(self.flat.items[train_mask(sequences)], minlength=num_items)
+        counts[: sequences.item_vocab.first_real_id] = 0  # NO_ITEM is never a useful negative
         return NegativeSampler(counts, self.config.negatives).to(self.device)
 
     def _autocast(self) -> torch.autocast:

@@ -18,6 +18,13 @@ st.caption(
 )
 
 run = widgets.require_run(ws, key="ano")
+run_dataset = run_info.run_meta(ws, run).get("dataset", "")
+if run_dataset in ws.dataset_names():
+    time_note = state.time_support(
+        str(ws.root), run_dataset, state.dataset_stamp(ws, run_dataset)
+    ).note()
+    if time_note:
+        st.caption(time_note)
 
 found = insights.outputs(ws, run)
 if found.anomalies is None:

@@ -70,10 +70,10 @@ if run is None:
 
 left, right = st.columns(2)
 with left, widgets.friendly_errors("Event volume"):
-    volume = state.analytic(
-        root, dataset, state.dataset_stamp(ws, dataset), "volume", (("freq", "day"),)
-    )
-    st.plotly_chart(charts.volume_chart(volume), key="home_volume")
+    stamp = state.dataset_stamp(ws, dataset)
+    unit = state.time_support(root, dataset, stamp).unit
+    volume = state.analytic(root, dataset, stamp, "volume", (("freq", unit),))
+    st.plotly_chart(charts.volume_chart(volume, unit), key="home_volume")
 with right:
     quality = state.quality(root, run, state.outputs_stamp(ws, run)) if run else None
     if quality is not None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.analysis.item_labels import option_text
 from core.analysis.timeline import session_steps
+from core.analysis.view_notes import event_types_note
+from core.data.vocab import NUM_RESERVED
 from dashboard import state
 from dashboard.components import charts, model_views, widgets
 
@@ -19,6 +22,7 @@ if context is None:
     st.stop()
 
 sequences = context.sequences
+catalog = context.catalog
 stamp = state.run_stamp(ws, context.run)
 c1, c2 = st.columns([3, 1])
 with c1:
@@ -26,16 +30,29 @@ with c1:
 top_k = c2.slider("How many", 3, 20, 8, key="pred_top_k")
 
 
+single_type = event_types_note(list(sequences.event_vocab.tokens[NUM_RESERVED:]))
+
+
 def _show(result: object, key: str, note: str, stacked: bool = False) -> None:
-    """Next-event and next-item bars: side by side, or one above the other (`stacked`)."""
+    """Next-event and next-item bars: side by side, or one above the other (`stacked`).
+
+    With one event type in the log, the next-event bar would be a certain 100%: a sentence
+    says why instead."""
     st.caption(note)
     left, right = (st.container(), st.container()) if stacked else st.columns(2)
-    left.plotly_chart(
-        charts.probability_bars(result.events, "event", "Next event type"), key=f"{key}_events"
-    )
-    right.plotly_chart(
-        charts.probability_bars(result.items, "item", "Next item"), key=f"{key}_items"
-    )
+    if single_type:
+        left.info(single_type)
+    else:
+        left.plotly_chart(
+            charts.probability_bars(result.events, "event", "Next event type"),
+            key=f"{key}_events",
+        )
+    right.plotly_chart(charts.item_probability_bars(result.items, "Next item"), key=f"{key}_items")
+
+
+def _steps_text(steps: list[tuple[str, str]] | tuple) -> str:
+    """Events with their items' labels, "view · Red running shoes → cart · …"."""
+    return " → ".join(f"{e} · {catalog.label(i)}" for i, e in steps)
 
 
 now = None
@@ -53,7 +70,7 @@ what_if_key = f"{state.WHAT_IF}_{context.run}_{user_id}"
 appended: list[tuple[str, str]] = state.get(what_if_key, [])
 st.markdown(
     "**Last session:** "
-    + " → ".join(f"{e} · {i}" for i, e in base[-8:])
+    + _steps_text(base[-8:])
     + (f" (last 8 of {len(base)})" if len(base) > 8 else "")
 )
 events = list(sequences.event_vocab.tokens[3:])
@@ -65,12 +82,13 @@ item = c2.selectbox(
     suggested,
     key=f"pred_wi_item_{len(appended)}",
     accept_new_options=True,
+    format_func=lambda i: option_text(i, catalog),
 )
 if c3.button("Append", key="pred_wi_add", disabled=not item):
     state.put(what_if_key, [*appended, (str(item), event)])
     st.rerun()
 if appended:
-    st.markdown("**Appended:** " + " → ".join(f"{e} · {i}" for i, e in appended))
+    st.markdown("**Appended:** " + _steps_text(appended))
     if st.button("Clear what-if events", key="pred_wi_clear"):
         state.put(what_if_key, [])
         st.rerun()

@@ -38,6 +38,8 @@ run = st.selectbox(
     key=f"rep_run_{dataset}",
     format_func=lambda r: "none: behaviour sections only" if r is None else r,
 )
+if run:
+    widgets.training_warning(ws, run)
 outputs = insights.outputs(ws, run) if run else None
 segments = run_info.named_segments(ws, run) if run else None
 available = ["summary", "behaviour"] + (

@@ -6,7 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis import run_info
-from core.analysis.naming import save_renames
+from core.analysis.item_labels import label_segment_items
+from core.analysis.naming import save_renames, small_segments_note
+from core.analysis.segment_profile import revenue_note
 from core.analysis.segments import segment_run
 from dashboard import state
 from dashboard.components import charts, insights, widgets
@@ -29,12 +31,17 @@ if found.segments is None or found.assignments is None:
         st.rerun()
     st.stop()
 
-profiles = run_info.named_segments(ws, run)
+dataset = run_info.run_meta(ws, run).get("dataset", "")
+catalog = state.catalog_of(str(ws.root), dataset)
+profiles = label_segment_items(run_info.named_segments(ws, run), catalog)
 names = {int(s): n for s, n in zip(profiles["segment"], profiles["name"], strict=True)}
 assignments = found.assignments.assign(
     segment_name=[names.get(int(s), str(s)) for s in found.assignments["segment"]]
 )
-dataset = run_info.run_meta(ws, run).get("dataset", "")
+
+small = small_segments_note(profiles)
+if small:
+    st.caption(small)
 
 st.subheader("Map of users")
 st.caption(
@@ -74,6 +81,8 @@ chosen = st.multiselect(
     key="seg_compare",
 )
 st.dataframe(charts.profile_table(profiles, chosen), key="seg_profiles")
+if note := revenue_note(profiles, catalog):
+    st.caption(note)
 st.plotly_chart(charts.segment_mix_chart(profiles, chosen), key="seg_mix")
 
 with st.expander("Rename segments"):

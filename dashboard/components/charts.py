@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.analysis.item_labels import unique_labels
+from core.analysis.view_notes import format_probability, probability_tickformat
 from dashboard.components.colors import segment_color
 
 ACCENT = "#4F46E5"
@@ -22,10 +24,16 @@ NEGATIVE = "#DC2626"  # attribution that lowers it
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "template": "plotly_white"}
 
 
-def volume_chart(volume: pd.DataFrame, title: str = "Events over time") -> go.Figure:
-    """Stacked area of events per period and event type (core.analysis.volume.event_volume)."""
-    fig = px.area(volume, x="period", y="events", color="event", title=title)
-    fig.update_layout(**_LAYOUT, xaxis_title=None, yaxis_title="events", legend_title="event")
+def volume_chart(volume: pd.DataFrame, unit: str = "day") -> go.Figure:
+    """Stacked area of events per `unit` and event type (core.analysis.volume.event_volume).
+
+    `unit` is the resolution core.analysis.time_resolution chose (or the analyst picked); it is
+    named in the title and on the axis so a per-minute chart is never read as per-day.
+    """
+    fig = px.area(volume, x="period", y="events", color="event", title=f"Events per {unit}")
+    fig.update_layout(
+        **_LAYOUT, xaxis_title=None, yaxis_title=f"events per {unit}", legend_title="event"
+    )
     return fig
 
 
@@ -46,13 +54,19 @@ def event_mix_chart(mix: pd.DataFrame) -> go.Figure:
 
 
 def funnel_chart(funnel: pd.DataFrame) -> go.Figure:
-    """Funnel of units reaching each step in order, with conversion from the first step."""
+    """Funnel of units reaching each step in order, with conversion from the first step (and
+    each step's revenue on hover when the items have prices)."""
+    revenue = funnel.get("revenue")
     fig = go.Figure(
         go.Funnel(
             y=[f"{row.step}. {row.event}" for row in funnel.itertuples()],
             x=funnel["count"],
             textinfo="value+percent initial+percent previous",
             marker={"color": ACCENT},
+            customdata=None if revenue is None else revenue.to_numpy(),
+            hovertemplate=None
+            if revenue is None
+            else "%{y}<br>%{x:,} reached<br>revenue %{customdata:,.2f}<extra></extra>",
         )
     )
     fig.update_layout(**_LAYOUT, title="Funnel")
@@ -148,13 +162,15 @@ def attention_heatmap(
 
 
 def event_labels(events: Sequence[Any]) -> tuple[list[str], list[str]]:
-    """Axis labels ("event · item") and hover text for core.analysis.explain EventLabels."""
-    labels = [f"{e.event} · {e.item}" for e in events]
+    """Axis labels ("event · item label") and hover text (with the item id) for
+    core.analysis.explain EventLabels."""
+    labels = [f"{e.event} · {e.label or e.item}" for e in events]
     hover = [
         "<br>".join(
             part
             for part in (
-                f"#{e.position} {e.event} · item {e.item}",
+                f"#{e.position} {e.event} · {e.label or e.item}",
+                f"item id {e.item}" if e.label and e.label != e.item else "",
                 f"category {e.category}" if e.category else "",
                 (e.timestamp or "").replace("T", " ")[:19],
             )
@@ -206,23 +222,40 @@ def _event_bars(
 
 
 def probability_bars(frame: pd.DataFrame, label: str, title: str) -> go.Figure:
-    """Horizontal probability bars (column `prob`), most likely on top."""
+    """Horizontal probability bars (column `prob`), most likely on top, each labelled with
+    core's `format_probability` so probabilities under 1% still differ ("0.42%", not "0.0%")."""
     frame = frame.assign(**{label: frame[label].astype(str)})
+    frame = frame.assign(prob_text=[format_probability(p) for p in frame["prob"]])
     fig = px.bar(
         frame.iloc[::-1],
         x="prob",
         y=label,
         orientation="h",
         title=title,
+        text="prob_text",
         color_discrete_sequence=[ACCENT],
     )
+    fig.update_traces(hovertemplate="%{y}: %{text}<extra></extra>")
     fig.update_layout(
         **_LAYOUT,
         yaxis_title=None,
         xaxis_title="probability",
-        xaxis_tickformat=".0%" if frame["prob"].max() >= 0.1 else ".1%",  # small item probs
+        xaxis_tickformat=probability_tickformat(frame["prob"].max() if len(frame) else 1.0),
     )
     fig.update_yaxes(type="category")
+    return fig
+
+
+def item_probability_bars(items: pd.DataFrame, title: str) -> go.Figure:
+    """Next-item bars: the item's label on the axis, its id on hover (NextActions.items)."""
+    labels = items["label"] if "label" in items else items["item"]
+    ids = items["item"].astype(str).tolist()
+    frame = items.assign(shown=unique_labels(labels.astype(str).tolist(), ids), item=ids)
+    fig = probability_bars(frame, "shown", title)
+    fig.update_traces(
+        customdata=frame.iloc[::-1][["item"]].to_numpy(),
+        hovertemplate="%{y}<br>item id %{customdata[0]}<br>probability %{x:.2%}<extra></extra>",
+    )
     return fig
 
 
@@ -275,6 +308,8 @@ def profile_table(profiles: pd.DataFrame, segments: Sequence[int]) -> pd.DataFra
     """Segments side by side: one column per chosen segment, one row per profile measure."""
     chosen = profiles[profiles["segment"].isin(list(segments))]
     shown = chosen.drop(columns=[c for c in ("auto_name",) if c in chosen])
+    if "revenue" in shown:  # money reads as 1,234.50, not 1.23e+03
+        shown = shown.assign(revenue=shown["revenue"].map("{:,.2f}".format))
     table = shown.set_index("name").drop(columns=["segment"]).T
     table.index = [humanise(str(label)) for label in table.index]
     return table.map(lambda v: f"{v:.3g}" if isinstance(v, float) else str(v))
@@ -293,6 +328,8 @@ PROFILE_LABELS = {  # profile measures whose plain-English name is not just the 
     "buyers": "Users who bought",
     "top_categories": "Top categories",
     "top_items": "Top items",
+    "top_item_ids": "Top item ids",
+    "revenue": "Revenue (purchases)",
     "category_share": "Share of events in the top category",
     "category_lift": "Top category lift vs all users",
 }

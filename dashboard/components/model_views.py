@@ -16,12 +16,14 @@ from dashboard.components import widgets
 
 @dataclass
 class ModelContext:
-    """A loaded run and the sequences of the dataset it was trained on (both cached, read-only)."""
+    """A loaded run, the sequences of the dataset it was trained on and the dataset's item
+    catalogue (all cached, read-only)."""
 
     run: str
     loaded: Any  # core.training.checkpoint.LoadedRun
     sequences: Any  # core.data.sequences.EventSequences
     dataset: str
+    catalog: Any  # core.data.items.ItemCatalog: item labels (ids when none) and prices
 
 
 def pick_model(ws: Workspace, key: str) -> ModelContext | None:
@@ -35,5 +37,5 @@ def pick_model(ws: Workspace, key: str) -> ModelContext | None:
         dataset = loaded.dataset
         sequences = state.sequences(root, dataset, state.dataset_stamp(ws, dataset))
         loaded.check_vocab(sequences)
-        return ModelContext(run, loaded, sequences, dataset)
+        return ModelContext(run, loaded, sequences, dataset, state.catalog_of(root, dataset))
     return None

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.retention import retention_matrix
+from core.analysis.view_notes import PATHS_MERGED_NOTE, event_types_note
 from core.workspace import Workspace
 from dashboard import state
 from dashboard.components import charts, widgets
@@ -68,17 +69,28 @@ def headline(ws: Workspace, dataset: str, key: str) -> None:
 
 
 def overview(ws: Workspace, dataset: str, key: str) -> None:
+    """Volume at the resolution core chose from the log's span, event mix, distributions."""
+    time = state.time_support(str(ws.root), dataset, state.dataset_stamp(ws, dataset))
     freq = (
         st.segmented_control(
-            "Resolution", ["hour", "day", "week"], default="day", key=f"{key}_freq"
+            "Resolution",
+            ["minute", "hour", "day", "week"],
+            default=time.unit,
+            key=f"{key}_freq_{dataset}",
         )
-        or "day"
+        or time.unit
     )
+    if time.note():
+        st.caption(time.note())
     volume = _analytic(ws, dataset, "volume", freq=freq)
-    st.plotly_chart(charts.volume_chart(volume), key=f"{key}_volume")
+    st.plotly_chart(charts.volume_chart(volume, freq), key=f"{key}_volume")
     summary = _analytic(ws, dataset, "summary")
     left, right = st.columns(2)
-    left.plotly_chart(charts.event_mix_chart(summary.event_mix), key=f"{key}_mix")
+    single = event_types_note(list(summary.event_mix["event"]))
+    if single:
+        left.info(single)
+    else:
+        left.plotly_chart(charts.event_mix_chart(summary.event_mix), key=f"{key}_mix")
     right.markdown("**Events per user**")
     right.dataframe(stats_table(summary.events_per_user), hide_index=True, key=f"{key}_per_user")
     right.markdown("**Events per session**")
@@ -87,6 +99,10 @@ def overview(ws: Workspace, dataset: str, key: str) -> None:
 
 def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:
     events = _analytic(ws, dataset, "events")
+    single = event_types_note(events)
+    if single:
+        st.info(single)
+        return
     default = [e for e in ("view", "add_to_cart", "purchase") if e in events] or events[:3]
     steps = st.multiselect("Steps, in order", events, default=default, key=f"{key}_steps")
     within = st.radio(
@@ -110,6 +126,10 @@ def paths(ws: Workspace, dataset: str, key: str) -> None:
     start = left.selectbox("Start at", ["(first event)", *events], key=f"{key}_start")
     length = middle.slider("Steps", 2, 6, 3, key=f"{key}_length")
     level = right.radio("Label by", ["event", "category"], horizontal=True, key=f"{key}_level")
+    single = event_types_note(events)
+    if single and level == "event":
+        st.info(single)
+        return
     result = _analytic(
         ws,
         dataset,
@@ -121,6 +141,7 @@ def paths(ws: Workspace, dataset: str, key: str) -> None:
     if result.links.empty:
         st.info("No paths of that shape in this dataset.")
         return
+    st.caption(PATHS_MERGED_NOTE)
     st.plotly_chart(charts.sankey_chart(result.links), key=f"{key}_sankey")
     st.dataframe(result.paths, hide_index=True, key=f"{key}_table")
 

@@ -20,6 +20,7 @@ import streamlit as st
 
 from core.data.ingest import IngestOptions, ingest, ingest_warnings, preview
 from core.data.mapping import MappingPreview
+from core.data.mapping_checks import MappingIssue, check_mapping
 from core.data.store import load_manifest
 from core.progress import ProgressEvent
 from core.workspace import Workspace
@@ -34,7 +35,7 @@ ROLE_HELP = {
     "user": "Who acted (required).",
     "time": "When (unix seconds/ms or ISO text). Required except for sequence files.",
     "event": "Kind of action; without it every row is one type 'event'.",
-    "item": "What the action was on (required).",
+    "item": "What the action was on; without it, the event type stands in for the item.",
     "session": "Explicit session id; without it, sessions split at 30 min of inactivity.",
     "category": "Item category (optional).",
 }
@@ -74,20 +75,26 @@ def dataset_name_for(filename: str) -> str:
     return (stem or "dataset")[:100]
 
 
-def saved_upload(ws: Workspace, key: str) -> Path | None:
-    """The uploader widget; returns the saved file on disk (copied once per upload)."""
-    uploaded = st.file_uploader(
-        "Drop a behaviour log (CSV, TSV, Parquet, RecBole .inter, or `user item` text)",
-        type=FILE_TYPES,
-        key=f"{key}_file",
-    )
+def saved_upload(
+    ws: Workspace,
+    key: str,
+    label: str = "Drop a behaviour log (CSV, TSV, Parquet, RecBole .inter, or `user item` text)",
+    slot: str = state.UPLOAD,
+    types: list[str] = FILE_TYPES,
+) -> Path | None:
+    """An uploader widget; returns the saved file on disk (copied once per upload).
+
+    `slot` is the session-state record of this uploader (the log, or the optional item table),
+    so each one remembers its own file.
+    """
+    uploaded = st.file_uploader(label, type=types, key=f"{key}_file")
     if uploaded is None:
         return None
-    record = state.get(state.UPLOAD) or {}
+    record = state.get(slot) or {}
     if record.get("file_id") != uploaded.file_id or not Path(record.get("path", "")).is_file():
         path = save_upload(uploaded, uploaded.name, _tab_folder(ws))
         record = {"file_id": uploaded.file_id, "path": str(path), "name": uploaded.name}
-        state.put(state.UPLOAD, record)
+        state.put(slot, record)
     return Path(record["path"])
 
 
@@ -149,7 +156,7 @@ def run_ingest(
             status.update(label=f"Ingested **{name}**", state="complete")
             state.put(state.DATASET, name)
             _show_summary(summary)
-            for warning in ingest_warnings(path.name, load_manifest(ws, name)):
+            for warning in ingest_warnings(path.name, load_manifest(ws, name), for_analyst=True):
                 st.warning(warning, icon=":material/warning:")
             return
         status.update(label="Ingest failed", state="error")
@@ -164,12 +171,37 @@ def _show_summary(summary: dict[str, Any]) -> None:
     st.json(summary, expanded=False)
 
 
+def mapping_checks(
+    proposal: MappingPreview, mapping: dict[str, str | None], key: str
+) -> tuple[list[MappingIssue], bool]:
+    """Show what auto-detection set aside and what still looks wrong with the chosen mapping.
+
+    Returns (issues, accepted): Ingest stays disabled while an issue is neither fixed by picking
+    another column nor explicitly accepted with the check box.
+    """
+    for note in proposal.notes:
+        st.info(f"Auto-detection: {note}.", icon=":material/auto_fix_high:")
+    issues = check_mapping(proposal.source, mapping)
+    for issue in issues:
+        st.error(issue.analyst_message(), icon=":material/error:")
+    accepted = bool(issues) and st.checkbox(
+        "I have checked these columns: ingest with this mapping anyway",
+        key=f"{key}_accept_{'_'.join(i.role for i in issues)}",
+    )
+    return issues, accepted
+
+
 def add_dataset(ws: Workspace, key: str) -> None:
     """The whole upload flow."""
     path = saved_upload(ws, key)
     if path is None:
         st.caption("Files stay on this machine, in the workspace folder.")
         return
+    map_and_ingest(ws, path, key)
+
+
+def map_and_ingest(ws: Workspace, path: Path, key: str) -> None:
+    """Preview, mapping with its checks, optional item table, name, and the Ingest button."""
     read = read_options(key)
     with widgets.friendly_errors("Cannot read this file"):
         proposal = preview(path, read)
@@ -178,8 +210,18 @@ def add_dataset(ws: Workspace, key: str) -> None:
         st.dataframe(frame, hide_index=True, key=f"{key}_preview")
         st.markdown("**Column mapping** (auto-detected; change any that are wrong)")
         mapping = mapping_form(proposal, key)
+        issues, accepted = mapping_checks(proposal, mapping, key)
+        items = saved_upload(
+            ws,
+            f"{key}_items",
+            "Item table (optional): item id plus name, brand, category, price…",
+            slot=state.ITEM_UPLOAD,
+            types=["csv", "tsv", "txt", "parquet"],
+        )
         name = st.text_input("Dataset name", value=dataset_name_for(path.name), key=f"{key}_name")
         if name in ws.dataset_names():
             st.warning(f"A dataset named {name!r} exists; ingesting replaces it.")
-        if st.button("Ingest", type="primary", key=f"{key}_go"):
+        blocked = bool(issues) and not accepted
+        if st.button("Ingest", type="primary", key=f"{key}_go", disabled=blocked):
+            read = replace(read, accept_mapping=accepted, items=str(items) if items else None)
             run_ingest(ws, path, name, mapping, read)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from core.errors import BehaviorLensError
+from core.errors import BehaviorLensError, for_analyst
 from core.workspace import Workspace
 from dashboard import state
 
@@ -25,7 +25,8 @@ def friendly_errors(what: str = "") -> Iterator[None]:
     try:
         yield
     except BehaviorLensError as error:
-        st.error(f"{what}: {error}" if what else str(error))
+        text = for_analyst(error)
+        st.error(f"{what}: {text}" if what else text)
 
 
 def _synced_select(label: str, names: list[str], state_key: str, fallback: Any, key: str) -> str:
@@ -63,7 +64,17 @@ def run_picker(
     if not names:
         return None
     demo = state.demo(str(ws.root))
-    return _synced_select(label, names, state.RUN, getattr(demo, "run", None), f"{key}_run")
+    run = _synced_select(label, names, state.RUN, getattr(demo, "run", None), f"{key}_run")
+    training_warning(ws, run)
+    return run
+
+
+def training_warning(ws: Workspace, run: str) -> None:
+    """Say so when the run is barely trained, on every page that shows one (with both figures)."""
+    with friendly_errors(f"Checking run {run}"):
+        label = state.training_label(str(ws.root), run, state.run_stamp(ws, run))
+        if label:
+            st.warning(label, icon=":material/warning:")
 
 
 def user_picker(sequences: Any, key: str, label: str = "User") -> int:

@@ -1,0 +1,71 @@
+"""AppTest of the Data page's mapping step: checks shown in words, Ingest held back until fixed
+or explicitly accepted. Runs the page's real component (`upload.map_and_ingest`) on a file
+already on disk, since AppTest cannot drive a file uploader (the browser test does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.data.store import load_manifest
+from core.workspace import Workspace
+from tests.test_data_real_logs import session_log
+
+
+def _mapping_step() -> None:
+    import os
+    from pathlib import Path
+
+    from core.workspace import Workspace
+    from dashboard.components import upload
+
+    upload.map_and_ingest(
+        Workspace.at(os.environ["BL_TEST_WS"]), Path(os.environ["BL_TEST_LOG"]), "t"
+    )
+
+
+@pytest.fixture
+def mapping_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("BL_TEST_WS", str(tmp_path / "ws"))
+    monkeypatch.setenv("BL_TEST_LOG", str(session_log(tmp_path / "views.csv")))
+    at = AppTest.from_function(_mapping_step, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _ingest_button(at: AppTest):
+    return next(b for b in at.button if b.label == "Ingest")
+
+
+def test_auto_detection_says_what_it_set_aside(mapping_app: AppTest) -> None:
+    infos = " ".join(i.value for i in mapping_app.info)
+    assert "'user_id' is not the user" in infos and "'timeframe' is not the time" in infos
+    assert mapping_app.selectbox(key="t_user").value == "session_id"
+    assert not mapping_app.error and not _ingest_button(mapping_app).disabled
+
+
+def test_a_bad_user_column_disables_ingest_until_accepted(
+    mapping_app: AppTest, tmp_path: Path
+) -> None:
+    at = mapping_app
+    at.selectbox(key="t_user").set_value("user_id").run()
+    errors = " ".join(e.value for e in at.error)
+    assert "no real user id" in errors and "--" not in errors  # analyst words, no flags
+    assert _ingest_button(at).disabled
+    at.checkbox(key="t_accept_user").check().run()
+    assert not _ingest_button(at).disabled
+    _ingest_button(at).click().run()
+    assert not at.exception, at.exception
+    manifest = load_manifest(Workspace.at(tmp_path / "ws"), "views")
+    assert manifest["mapping"]["user"] == "user_id" and manifest["accepted_issues"]
+
+
+def test_fixing_the_mapping_clears_the_warning(mapping_app: AppTest) -> None:
+    at = mapping_app
+    at.selectbox(key="t_time").set_value("timeframe").run()
+    assert any("times in 1970" in e.value for e in at.error) and _ingest_button(at).disabled
+    at.selectbox(key="t_time").set_value("eventdate").run()
+    assert not at.error and not _ingest_button(at).disabled
