@@ -29,6 +29,9 @@ def test_planted_anomalies_rank_on_top(sample_run: SampleRun) -> None:
     print(f"sample_data anomalies: precision@{n} = {precision:.3f}")
     assert precision >= 0.8
     assert top["percentile"].min() > 95.0
+    flagged = result.users[result.users["flagged"]]  # at the default 1% false-alarm rate
+    assert planted.loc[flagged["user_id"]].sum() >= 0.8 * n
+    assert result.users.set_index("user_id").loc[top["user_id"], "false_alarm_rate"].max() < 0.01
     kinds = sample_run.truth.loc[top["user_id"], "anomaly_kind"]
     reasons = top["reason"][kinds.to_numpy() == "scraper"]
     assert reasons.str.contains("consecutive item ids").all()
@@ -123,7 +126,9 @@ def test_anomalies_cli_writes_top_rows(sample_run: SampleRun, tmp_path, capsys) 
         == 0
     )
     csv = pd.read_csv(out, dtype={"user_id": str})
-    assert list(csv.columns) == ["user_id", "score", "percentile", "reason"]
+    assert list(csv.columns) == [
+        "user_id", "score", "false_alarm_rate", "flagged", "percentile", "reason"
+    ]  # fmt: skip
     assert len(csv) == 5 and csv["score"].is_monotonic_decreasing
     stored = pd.read_parquet(sample_run.workspace.run_dir(sample_run.run) / ANOMALIES_FILE)
     assert len(stored) == sample_run.sequences.num_users

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis import run_info
+from core.analysis.anomaly_flags import FlagConfig, summarize, with_flags
 from core.demo import ensure_demo
 from core.workspace import Workspace, atomic_write_json
 from dashboard import state
@@ -112,8 +112,9 @@ def test_home_shows_headline_cards_from_files(sample_ws, monkeypatch) -> None:
     assert cards["Model NDCG@10"].proto.delta.endswith("vs Markov")  # the best baseline here
     assert len(cards["Model NDCG@10"].proto.delta) <= 16  # longer deltas are cut off on screen
     assert cards["Segments"].value == "6"
-    flagged = pd.read_parquet(sample_ws / "runs" / "demo" / "anomalies.parquet")["percentile"]
-    assert cards["Flagged users"].value == str(int((flagged >= run_info.FLAG_PERCENTILE).sum()))
+    scores = pd.read_parquet(sample_ws / "runs" / "demo" / "anomalies.parquet")
+    flagged = with_flags(scores, FlagConfig().false_alarm_rate)["flagged"]
+    assert cards["Flagged users"].value == str(int(flagged.sum()))
     assert len(at.get("plotly_chart")) == 2  # volume and quality vs baselines
     assert not at.error
 
@@ -284,6 +285,15 @@ def test_segments_page_computes_missing_segments(ws_copy, monkeypatch) -> None:
     assert at.get("plotly_chart"), "the map appears after computing"
 
 
+def test_segments_page_finds_session_intents(ws_copy, monkeypatch) -> None:
+    at = open_page("segments", ws_copy, monkeypatch)
+    assert "Session intents" in [s.value for s in at.subheader]
+    at.button(key="seg_intents_demo").click().run()
+    assert not at.exception and not at.error
+    table = frame_with(at, "Intent", "Sessions", "Sessions with a purchase")
+    assert len(table) >= 3 and table["Intent"].is_unique
+
+
 def test_segment_map_selection_maps_back_to_users(sample_ws) -> None:
     from dashboard.components import charts
 
@@ -301,6 +311,11 @@ def test_anomalies_page_ranks_with_reasons_and_drills_down(sample_ws, monkeypatc
     table = frame_with(at, "score", "reason")
     assert table["score"].is_monotonic_decreasing and table["reason"].str.len().min() > 0
     assert len(at.get("plotly_chart")) == 1  # score distribution
+    scores = pd.read_parquet(sample_ws / "runs" / "demo" / "anomalies.parquet")
+    assert summarize(scores, 0.01).sentence() in texts(at)  # "Flagged at a 1% false-alarm rate"
+    at.select_slider(key="ano_rate_demo").set_value(0.001).run()
+    assert summarize(scores, 0.001).sentence() in texts(at)
+    assert "false_alarm_rate" in frame_with(at, "score", "reason")
     second = str(table["user_id"].iloc[1])
     at.selectbox(key="ano_drill").set_value(second).run()
     timeline = frame_with(at, "ts", "session", "src_row")

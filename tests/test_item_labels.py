@@ -25,6 +25,7 @@ from core.analysis.item_labels import (
 )
 from core.analysis.next_actions import GenerationConfig, generate, next_actions, what_if
 from core.analysis.segment_profile import NO_REVENUE_NOTE, revenue_note, segment_profiles
+from core.analysis.segment_space import BlockWeights
 from core.analysis.segments import SegmentConfig, segment_run
 from core.analysis.user_features import user_behaviour
 from core.cli import main
@@ -189,7 +190,11 @@ def test_funnel_reports_revenue_per_step_only_with_prices(shop: Shop) -> None:
 
 
 def test_report_shows_labels_revenue_and_exports_ids(shop: Shop) -> None:
-    segment_run(shop.workspace, shop.run, SegmentConfig(k=2, embedding_weight=0.0))
+    segment_run(
+        shop.workspace,
+        shop.run,
+        SegmentConfig(k=2, weights=BlockWeights(predicted=0, state=0, preference=0)),
+    )
     html, parts = build_report_parts(shop.workspace, shop.dataset, run=shop.run)
     assert "Product " in html and "Revenue" in html and "revenue" in html
     segments, steps = parts["tables"]["segments"], parts["tables"]["funnel"]

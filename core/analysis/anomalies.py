@@ -4,8 +4,11 @@ Each session gets rate features (`user_features.session_table`) and its mean sur
 log-likelihood per event under the run's model, `embeddings.event_surprise`). Every feature is
 turned into a robust z-score (median / MAD of log values over all sessions, higher = more
 unusual), each capped so no single feature decides alone, and summed. A user's score is their
-worst session's plus their whole-history surprise. Percentiles rank users; the reason names the
-top features in words an analyst can check ("150 views in 3 min, 18× normal pace").
+worst session's plus their whole-history surprise. Each user's score becomes a false-alarm rate
+(how often a normal user of this log scores as high, `anomaly_flags`), and users at or below the
+analyst's rate are flagged; percentiles still rank. The reason names the top features in words
+an analyst can check ("150 views in 3 min, 18× normal pace"), and only features the log has:
+no pace without clock times, no repetition of one event type when the log has only one.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core.analysis.anomaly_flags import RATE_COLUMN, FlagConfig, false_alarm_rates
 from core.analysis.embeddings import event_surprise
 from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import BURST_WINDOW_S, event_frame, session_table
@@ -42,6 +46,7 @@ FEATURES: dict[str, tuple[float, bool]] = {
 
 
 PACE_FEATURES = ("median_gap_s", "events_per_min", "burst")  # need clock times to mean anything
+MIX_FEATURES = ("same_event_run",)  # need two event types: with one, a run is the session length
 CRAWL_MIN_STEPS = 5  # a catalogue crawl climbs item ids by one at least this many times in a row
 CRAWL_MIN_SHARE = 0.3  # ... and covers at least this share of the session's events
 MIN_RATE_EVENTS = 5  # sessions shorter than this get no pace features (unknown, not anomalous)
@@ -90,7 +95,7 @@ class AnomalyScorer:
 
 @dataclass
 class AnomalyResult:
-    users: pd.DataFrame  # user_id, score, percentile, reason, session, feature columns
+    users: pd.DataFrame  # user_id, score, false_alarm_rate, flagged, percentile, reason, ...
     sessions: pd.DataFrame  # session, user_id, score, percentile, reason, feature columns
     summary: dict  # the CLI's last-line JSON
 
@@ -100,13 +105,17 @@ def score_anomalies(
     sequences: EventSequences,
     on_progress: ProgressCallback | None = None,
     time: TimeSupport | None = None,
+    config: FlagConfig | None = None,
 ) -> AnomalyResult:
     """Scores every session and user; `loaded=None` uses the rate features alone.
 
     `time` says what the timestamps support (default: read off `sequences`); without clock
-    times the pace, gap and burst features are neither scored nor named in reasons.
+    times the pace, gap and burst features are neither scored nor named in reasons. Users are
+    flagged at `config.false_alarm_rate` (default `FlagConfig()`).
     """
     progress = on_progress or ignore_progress
+    config = config or FlagConfig()
+    mix = len(np.unique(sequences.events)) > 1
     time = time or support_from_ms(sequences.timestamps)
     frame = event_frame(sequences)
     sessions = session_table(sequences, frame=frame, pace=time.pace)
@@ -121,25 +130,27 @@ def score_anomalies(
     sessions.loc[short, ["median_gap_s", "events_per_min"]] = np.nan
     sessions = sessions.rename_axis("session_idx").reset_index()
     progress(ProgressEvent("anomalies", 0, 1, "scoring"))
-    scorer = AnomalyScorer(_features(time)).fit(sessions)
+    scorer = AnomalyScorer(_features(time, mix)).fit(sessions)
     z = scorer.z_scores(sessions)
     z.loc[~_is_crawl(sessions), "sequential_run"] = 0.0  # two ids in order are not a crawl
     sessions["score"] = z.sum(axis=1)
     typical = _typical(sessions)
-    names = sequences.event_vocab.tokens
+    names = sequences.event_vocab.tokens if mix else []  # one event type: not worth naming
     sessions["reason"] = [_reason(sessions.loc[s], z.loc[s], typical, names) for s in z.index]
     sessions["user_id"] = sequences.user_ids.astype(str)[sessions["user"].to_numpy()]
     sessions["percentile"] = _percentile(sessions["score"].to_numpy())
-    users = _users(sessions, user_surprise, typical)
+    users = _users(sessions, user_surprise, typical, config.false_alarm_rate)
     progress(ProgressEvent("anomalies", 1, 1, "done"))
-    summary = _summary(users, loaded is not None)
+    summary = _summary(users, loaded is not None, config.false_alarm_rate)
     summary["time_note"] = time.note()
     return AnomalyResult(users, _session_output(sessions), summary)
 
 
-def _features(time: TimeSupport) -> dict[str, tuple[float, bool]]:
-    """FEATURES the timestamps can support: no pace, gap or burst without clock times."""
-    return {k: v for k, v in FEATURES.items() if time.pace or k not in PACE_FEATURES}
+def _features(time: TimeSupport, mix: bool) -> dict[str, tuple[float, bool]]:
+    """FEATURES the log supports: no pace, gap or burst without clock times, and no same-event
+    run with one event type."""
+    dropped = (() if time.pace else PACE_FEATURES) + (() if mix else MIX_FEATURES)
+    return {k: v for k, v in FEATURES.items() if k not in dropped}
 
 
 def _is_crawl(sessions: pd.DataFrame) -> pd.Series:
@@ -154,9 +165,10 @@ def _typical(sessions: pd.DataFrame) -> dict[str, float]:
 
 
 def _users(
-    sessions: pd.DataFrame, user_surprise: pd.Series | None, typical: dict[str, float]
+    sessions: pd.DataFrame, user_surprise: pd.Series | None, typical: dict[str, float], rate: float
 ) -> pd.DataFrame:
-    """One row per user: the worst session's features and reason, plus history surprise."""
+    """One row per user: the worst session's features and reason, plus history surprise, the
+    false-alarm rate of the score and whether it is flagged at `rate`."""
     worst = sessions.sort_values("score", ascending=False).drop_duplicates("user")
     users = worst.set_index("user").sort_index()
     users = users.rename(columns={"score": "session_score"})
@@ -167,8 +179,10 @@ def _users(
         users["user_surprise"] = per_user["surprise"]
         users["score"] = users["session_score"] + user_z["surprise"]
     users["percentile"] = _percentile(users["score"].to_numpy())
+    users[RATE_COLUMN] = false_alarm_rates(users["score"].to_numpy())
+    users["flagged"] = users[RATE_COLUMN] <= rate
     users = users.reset_index(drop=True).rename(columns={"session_idx": "session"})
-    front = ["user_id", "score", "percentile", "reason", "session"]
+    front = ["user_id", "score", RATE_COLUMN, "flagged", "percentile", "reason", "session"]
     rest = [c for c in users.columns if c not in front and c not in ("run_event", "user")]
     return users[front + rest].sort_values("score", ascending=False, kind="stable")
 
@@ -186,10 +200,12 @@ def _session_output(sessions: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("score", ascending=False, kind="stable")
 
 
-def _summary(users: pd.DataFrame, with_model: bool) -> dict:
+def _summary(users: pd.DataFrame, with_model: bool, rate: float) -> dict:
     top = users.head(5)
     return {
         "users": int(len(users)),
+        "false_alarm_rate": rate,
+        "flagged": int(users["flagged"].sum()),
         "model_surprise": with_model,
         "top": [
             {"user_id": u, "score": round(float(s), 3), "reason": r}
@@ -218,8 +234,9 @@ def _phrase(feature: str, row: pd.Series, typical: dict[str, float], events: lis
     if feature in ("median_gap_s", "events_per_min"):
         gap = max(float(row["median_gap_s"]), 0.5) if pd.notna(row["median_gap_s"]) else 0.5
         ratio = typical.get("median_gap_s", gap) / gap
+        which = f" ({_plural(event)})" if events else ""  # one event type: nothing to name
         return (
-            f"{int(row['events'])} events ({_plural(event)}) in {_duration(row['seconds'])}, "
+            f"{int(row['events'])} events{which} in {_duration(row['seconds'])}, "
             f"{ratio:.0f}× normal pace"
         )
     if feature == "burst":
@@ -255,7 +272,10 @@ def _duration(seconds: float) -> str:
 
 
 def anomalies_run(
-    workspace: Workspace, run: str, on_progress: ProgressCallback | None = None
+    workspace: Workspace,
+    run: str,
+    on_progress: ProgressCallback | None = None,
+    config: FlagConfig | None = None,
 ) -> AnomalyResult:
     """Scores a run's dataset and writes anomalies.parquet and anomaly_sessions.parquet."""
     from core.data.store import load_manifest, load_sequences
@@ -265,7 +285,7 @@ def anomalies_run(
     sequences = load_sequences(workspace, loaded.dataset)
     has_time = bool(load_manifest(workspace, loaded.dataset).get("has_time", True))
     time = support_from_ms(sequences.timestamps, has_time)
-    result = score_anomalies(loaded, sequences, on_progress, time)
+    result = score_anomalies(loaded, sequences, on_progress, time, config)
     _write_parquet(loaded.run_dir / ANOMALIES_FILE, result.users)
     _write_parquet(loaded.run_dir / SESSION_ANOMALIES_FILE, result.sessions)
     return result

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.analysis.item_labels import TOKEN_SEPARATOR
 from core.errors import InputError
 from core.workspace import atomic_write_json
 
@@ -71,9 +72,37 @@ def auto_names(profiles: pd.DataFrame, overall: pd.Series, pace: bool = True) ->
         profiles = profiles.drop(columns=[c for c in TIME_TRAITS if c in profiles])
         overall = overall.drop([c for c in TIME_TRAITS if c in overall.index])
     names: dict[int, str] = {}
+    by_preference = not _has_event_mix(overall)
     for _, row in profiles.iterrows():
-        names[int(row["segment"])] = _name(row, overall)
+        name = _preference_name(row, overall) if by_preference else _name(row, overall)
+        names[int(row["segment"])] = name
     return _unique(names, profiles, overall)
+
+
+def _has_event_mix(overall: pd.Series) -> bool:
+    """Two or more event types: names can say how a segment shops, not only what it likes."""
+    shares = [float(overall[c] or 0) for c in overall.index if str(c).startswith("mix:")]
+    return sum(share > 0 for share in shares) >= 2
+
+
+def _preference_name(row: pd.Series, overall: pd.Series) -> str:
+    """A log with one event type: a segment is named by what it prefers.
+
+    Its clearly over-represented category when there is one, else its two most distinctive
+    items (by label); session length alone would describe nothing the analyst can act on. Only
+    machine-like pace (real clock times, a tenth of the usual gaps) is named as well.
+    """
+    rapid = _ratio(row, overall, "median_gap_s") <= 0.25
+    rapid = rapid and _ratio(row, overall, "events_per_session") >= 1.5
+    category = str(row.get("top_categories", "") or "").split(", ")[0]
+    items = [t for t in str(row.get("top_items", "") or "").split(TOKEN_SEPARATOR) if t]
+    if category and float(row.get("category_lift", 0.0) or 0.0) >= CATEGORY_LIFT:
+        taste = f"{category} fans"
+    elif items:
+        taste = "fans of " + " & ".join(items[:2])
+    else:
+        return "rapid-fire sessions" if rapid else "mixed tastes"
+    return f"rapid-fire {taste}" if rapid else taste
 
 
 def _ratio(row: pd.Series, overall: pd.Series, column: str) -> float:
@@ -133,6 +162,7 @@ def _name(row: pd.Series, overall: pd.Series) -> str:
 def _unique(names: dict[int, str], profiles: pd.DataFrame, overall: pd.Series) -> dict[int, str]:
     """Duplicate names get the next distinctive trait ("(long sessions)"), then a number."""
     traits = {
+        "top_items": None,  # the next distinctive item (logs named by preference)
         "events_per_session": ("long sessions", "short sessions"),
         "median_gap_s": ("slow pace", "fast pace"),
         "conversion": ("buy more", "buy less"),
@@ -144,7 +174,12 @@ def _unique(names: dict[int, str], profiles: pd.DataFrame, overall: pd.Series) -
         if counts[name] < 2:
             continue
         row = by_segment.loc[seg]
-        ratios = {c: _ratio(row, overall, c) for c in traits if c in row}
+        items = [t for t in str(row.get("top_items", "") or "").split(TOKEN_SEPARATOR) if t]
+        extra = [t for t in items if t not in name]
+        if not _has_event_mix(overall) and extra:
+            names[seg] = f"{name} (also {extra[0]})"
+            continue
+        ratios = {c: _ratio(row, overall, c) for c in traits if c in row and traits[c]}
         if ratios:
             column = max(ratios, key=lambda c: abs(_safe_log(ratios[c])))
             high, low = traits[column]

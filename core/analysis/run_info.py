@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from core.analysis.anomaly_flags import RATE_COLUMN, FlagConfig, with_flags
 from core.errors import BehaviorLensError
 from core.progress import ProgressCallback
 from core.workspace import Workspace, atomic_write_json, read_json
@@ -21,7 +22,6 @@ from core.workspace import Workspace, atomic_write_json, read_json
 METRICS_FILE = "metrics.json"  # {run_or_baseline: {metric: value}}, written by `evaluate`
 QUALITY_METRICS = ("hr@10", "ndcg@10", "mrr")  # columns of the quality table
 BASELINE_LABELS = {"popular": "Most popular", "markov": "Markov chain"}  # metrics.json keys
-FLAG_PERCENTILE = 98.0  # users at or above this anomaly percentile count as flagged (top 2 %)
 
 
 def run_meta(workspace: Workspace, run: str) -> dict[str, Any]:
@@ -144,8 +144,9 @@ class Headline:
     baseline_name: str | None = None  # best baseline by NDCG@10
     baseline_ndcg: float | None = None  # its NDCG@10
     segments: int | None = None  # segments found (segments.parquet rows)
-    flagged: int | None = None  # users at or above FLAG_PERCENTILE (anomalies.parquet)
+    flagged: int | None = None  # users flagged at flag_rate (anomalies.parquet)
     scored: int | None = None  # users with an anomaly score
+    flag_rate: float = FlagConfig().false_alarm_rate  # the false-alarm rate flagged at
 
 
 def headline(workspace: Workspace, dataset: str, run: str | None) -> Headline:
@@ -165,9 +166,12 @@ def headline(workspace: Workspace, dataset: str, run: str | None) -> Headline:
     if (folder / "segments.parquet").is_file():
         result.segments = pq.ParquetFile(folder / "segments.parquet").metadata.num_rows
     if (folder / "anomalies.parquet").is_file():
-        scores = pd.read_parquet(folder / "anomalies.parquet", columns=["percentile"])
+        path = folder / "anomalies.parquet"
+        stored = set(pq.ParquetFile(path).schema_arrow.names)
+        columns = ["score"] + ([RATE_COLUMN] if RATE_COLUMN in stored else [])  # older files: none
+        scores = with_flags(pd.read_parquet(path, columns=columns), result.flag_rate)
         result.scored = len(scores)
-        result.flagged = int((scores["percentile"] >= FLAG_PERCENTILE).sum())
+        result.flagged = int(scores["flagged"].sum())
     return result
 
 

@@ -1,7 +1,10 @@
 """`python -m core anomalies`: score every user and session of a run's dataset for anomalies.
 
 Writes anomalies.parquet (one row per user) and anomaly_sessions.parquet into the run folder;
-`--out F.csv` writes user_id, score, reason (higher score = more anomalous), spreadsheet-safe.
+`--out F.csv` writes user_id, score, false_alarm_rate, flagged, percentile, reason (higher score =
+more anomalous), spreadsheet-safe. Users are flagged when a normal user of the log scores as high
+at most `--false-alarm-rate` of the time (`core.analysis.anomaly_flags`); the last-line JSON
+gives the rate and the flagged count.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from core.analysis.anomaly_flags import FlagConfig, format_rate  # numpy only, no pandas
 from core.errors import BehaviorLensError
 
 NAME = "anomalies"
 HELP = "score users and sessions for anomalies (model surprise + pace), with reasons"
+DEFAULT_RATE = FlagConfig().false_alarm_rate
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep only the N most anomalous users in --out (default: all)",
     )
     parser.add_argument(
-        "--out", default=None, help="also write user_id,score,percentile,reason to this CSV"
+        "--false-alarm-rate",
+        type=float,
+        default=DEFAULT_RATE,
+        help="flag users a normal user would score as high this rarely, as a share "
+        f"(default {DEFAULT_RATE:g} = {format_rate(DEFAULT_RATE)})",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="also write user_id,score,false_alarm_rate,flagged,percentile,reason to this CSV",
     )
 
 
@@ -36,15 +50,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.top is not None and args.top < 1:
         raise BehaviorLensError(f"--top must be at least 1, got {args.top}")
+    if not 0.0 < args.false_alarm_rate < 1.0:
+        raise BehaviorLensError(
+            f"--false-alarm-rate must be between 0 and 1 (0.01 = 1%), got {args.false_alarm_rate}"
+        )
+    config = FlagConfig(false_alarm_rate=args.false_alarm_rate)
     progress = TqdmProgress()
     try:
-        result = anomalies_run(Workspace.at(args.workspace), args.run, on_progress=progress)
+        workspace = Workspace.at(args.workspace)
+        result = anomalies_run(workspace, args.run, on_progress=progress, config=config)
     finally:
         progress.close()
     summary = {"run": args.run, **result.summary}
     if args.out:
         users = result.users if args.top is None else result.users.head(args.top)
-        write_csv_safe(users[["user_id", "score", "percentile", "reason"]], args.out)
+        columns = ["user_id", "score", "false_alarm_rate", "flagged", "percentile", "reason"]
+        write_csv_safe(users[columns], args.out)
         summary["out"] = str(args.out)
         summary["rows"] = int(len(users))
     return summary

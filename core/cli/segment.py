@@ -22,25 +22,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--method",
         choices=("kmeans", "hdbscan"),
         default="kmeans",
-        help="k-means with k by silhouette (default) or HDBSCAN",
+        help="k-means with k by bootstrap stability and silhouette (default) or HDBSCAN",
     )
     parser.add_argument(
         "--k",
         type=int,
         default=None,
-        help="fixed number of k-means segments (default: best silhouette, 3-8)",
+        help="fixed number of k-means segments (default: chosen among 3-8)",
     )
     parser.add_argument(
-        "--embedding-weight",
-        type=float,
-        default=0.25,
-        help="weight of the model embedding against behaviour features (0.25)",
+        "--weights",
+        default="",
+        metavar="NAME=W,…",
+        help="override block weights of the segment space: behaviour, predicted, state, "
+        "preference (default: the measured preset for the log, e.g. behaviour=1,predicted=0.5,"
+        "state=0.25,preference=0.25 with event types); 0 leaves a block out",
     )
     parser.add_argument(
         "--projection",
         choices=("auto", "pca", "tsne", "umap"),
         default="auto",
         help="2-D map: auto = UMAP when installed, else PCA",
+    )
+    parser.add_argument(
+        "--level",
+        choices=("user", "session"),
+        default="user",
+        help="user segments (default) or session intents: what each visit was for",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument(
@@ -55,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from core.analysis.naming import save_renames
+    from core.analysis.segment_space import BlockWeights
     from core.analysis.segments import SegmentConfig, segment_run
     from core.progress import TqdmProgress
     from core.reports.csv_safe import write_csv_safe
@@ -62,15 +71,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.k is not None and args.k < 1:
         raise BehaviorLensError(f"--k must be at least 1, got {args.k}")
-    if args.embedding_weight < 0:
-        raise BehaviorLensError(f"--embedding-weight must be >= 0, got {args.embedding_weight}")
+    weights = None
+    if args.weights:
+        try:
+            weights = BlockWeights.parse(args.weights, BlockWeights())
+        except ValueError as error:
+            raise BehaviorLensError(f"--weights {error}") from error
     workspace = Workspace.at(args.workspace)
+    if args.level == "session":
+        return _session_intents(workspace, args)
     if args.rename:
         save_renames(workspace.existing_run_dir(args.run), _parse_renames(args.rename))
     config = SegmentConfig(
         method=args.method,
         k=args.k,
-        embedding_weight=args.embedding_weight,
+        weights=weights,
         projection=args.projection,
         seed=args.seed,
     )
@@ -84,6 +99,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         write_csv_safe(result.assignments, args.out)
         summary["out"] = str(args.out)
     return summary
+
+
+def _session_intents(workspace: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from core.analysis.session_intents import SessionIntentConfig, intents_run
+    from core.reports.csv_safe import write_csv_safe
+
+    config = SessionIntentConfig(seed=args.seed)
+    if args.k is not None:
+        config.k_min = config.k_max = args.k
+    profiles, summary = intents_run(workspace, args.run, config)
+    if args.out:
+        write_csv_safe(profiles, args.out)
+        summary["out"] = str(args.out)
+    return {"run": args.run, "level": "session", **summary}
 
 
 def _parse_renames(values: list[str]) -> dict[int, str]:

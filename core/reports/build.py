@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from core.analysis.anomaly_flags import FlagConfig, with_flags
 from core.analysis.behaviour import (
     PathsConfig,
     data_summary,
@@ -297,9 +298,12 @@ def _segments(context: _Context) -> Section:
 
 
 def _anomalies(context: _Context) -> Section:
-    if context.outputs.anomalies is not None:
-        context.tables["anomalies"] = context.outputs.anomalies
-    return build.anomalies_section(context.outputs.anomalies, context.run)
+    anomalies = context.outputs.anomalies
+    if anomalies is not None and "score" in anomalies:  # files from before the rates: computed
+        anomalies = with_flags(anomalies, FlagConfig().false_alarm_rate)
+    if anomalies is not None:
+        context.tables["anomalies"] = anomalies
+    return build.anomalies_section(anomalies, context.run)
 
 
 _SECTION_BUILDERS = {

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.analysis.anomaly_flags import METHOD_NOTE, FlagConfig, summarize, with_flags
 from core.analysis.paths import PathsResult
 from core.analysis.retention import retention_matrix
 from core.analysis.summary import DataSummary
@@ -34,9 +35,12 @@ SEGMENT_COLUMNS = {
     "revenue": "Revenue",  # only when items have prices
 }
 SEGMENT_PERCENT = ("Share", "Conversion")
+ANOMALY_PERCENT = ("False-alarm rate",)
 ANOMALY_COLUMNS = {
     "user_id": "User",
     "score": "Score",
+    "false_alarm_rate": "False-alarm rate",
+    "flagged": "Flagged",
     "percentile": "Percentile",
     "session": "Session",
     "events": "Events",
@@ -180,16 +184,21 @@ def segments_section(
     return Section("segments", "Segments", chart + table + extra + note(FULL_DATA_NOTE))
 
 
-def anomalies_section(anomalies: pd.DataFrame | None, run: str | None = None) -> Section:
-    """The most anomalous users (highest score first), with the reason for each."""
+def anomalies_section(
+    anomalies: pd.DataFrame | None, run: str | None = None, rate: float | None = None
+) -> Section:
+    """How many users are flagged at `rate` (default `FlagConfig`), then the most anomalous
+    users (highest score first) with the reason for each."""
     if anomalies is None or anomalies.empty:
         return Section("anomalies", "Top anomalies", note(missing("anomaly scores", run)))
-    frame = anomalies
+    frame, intro = anomalies, ""
     if "score" in frame:
-        frame = frame.sort_values("score", ascending=False)
+        rate = rate or FlagConfig().false_alarm_rate
+        frame = with_flags(frame, rate).sort_values("score", ascending=False)
+        intro = note(summarize(frame, rate).sentence()) + note(METHOD_NOTE)
     shown = min(len(frame), MAX_ANOMALY_ROWS)
-    intro = note(f"The {shown:,} highest-scoring of {len(frame):,} scored users or sessions.")
-    table = table_html(curated(frame, ANOMALY_COLUMNS), max_rows=shown)
+    intro += note(f"The {shown:,} highest-scoring of {len(frame):,} scored users.")
+    table = table_html(curated(frame, ANOMALY_COLUMNS), max_rows=shown, percent=ANOMALY_PERCENT)
     return Section("anomalies", "Top anomalies", intro + table + note(FULL_DATA_NOTE))
 
 

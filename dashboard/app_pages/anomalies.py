@@ -1,11 +1,11 @@
-"""Anomalies: users whose behaviour is most unusual, ranked with reasons, the score
-distribution, and a drill-down to their timelines."""
+"""Anomalies: users whose behaviour is most unusual, flagged at the false-alarm rate the analyst
+picks, ranked with reasons, the score distribution, and a drill-down to their timelines."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import run_info
+from core.analysis import anomaly_flags, run_info
 from core.analysis.anomalies import anomalies_run
 from dashboard import state
 from dashboard.components import charts, insights, widgets
@@ -38,21 +38,30 @@ if found.anomalies is None:
         st.rerun()
     st.stop()
 
-ranked = found.anomalies.sort_values("score", ascending=False, kind="stable")
-flagged = ranked[ranked["percentile"] >= run_info.FLAG_PERCENTILE]
-threshold = float(flagged["score"].min()) if len(flagged) else float(ranked["score"].max())
-st.markdown(
-    f"**{len(flagged):,} flagged users** (top {100 - run_info.FLAG_PERCENTILE:g}% of "
-    f"{len(ranked):,} scored)."
+rate = st.select_slider(
+    "False-alarm rate",
+    options=anomaly_flags.RATE_CHOICES,
+    value=anomaly_flags.FlagConfig().false_alarm_rate,
+    format_func=anomaly_flags.format_rate,
+    key=f"ano_rate_{run}",
+    help="How often a normal user of this log may score as high as a flagged one. "
+    "Smaller flags fewer, stronger anomalies.",
 )
-st.plotly_chart(charts.score_histogram(ranked, threshold), key="ano_hist")
+ranked = anomaly_flags.with_flags(found.anomalies, rate)
+ranked = ranked.sort_values("score", ascending=False, kind="stable")
+flags = anomaly_flags.summarize(ranked, rate)
+if flags.flagged:
+    st.markdown(f"**{flags.sentence()}**")
+else:
+    st.info(flags.sentence())
+st.caption(anomaly_flags.METHOD_NOTE)
+st.plotly_chart(charts.score_histogram(ranked, flags.lowest_flagged_score), key="ano_hist")
 
 top = st.slider(
     "Show the top", 5, max(5, min(200, len(ranked))), min(20, len(ranked)), key="ano_top"
 )
-columns = [
-    c for c in ("user_id", "score", "percentile", "reason", "events", "seconds") if c in ranked
-]
+wanted = ("user_id", "score", "false_alarm_rate", "flagged", "reason", "events", "seconds")
+columns = [c for c in wanted if c in ranked]
 shown = ranked.head(top)[columns]
 st.dataframe(
     shown,
@@ -60,7 +69,9 @@ st.dataframe(
     key="ano_table",
     column_config={
         "score": st.column_config.NumberColumn(format="%.1f"),
-        "percentile": st.column_config.NumberColumn(format="%.1f"),
+        "false_alarm_rate": st.column_config.NumberColumn(
+            "false-alarm rate", format="percent", help="how often a normal user scores this high"
+        ),
         "reason": st.column_config.TextColumn(width="large"),
     },
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis import run_info
+from core.analysis.anomaly_flags import format_rate
 from dashboard import state
 from dashboard.components import charts, widgets
 
@@ -46,8 +47,8 @@ def _quality_card() -> tuple:
 
 
 anomaly_help = (
-    f"Users in the top {100 - run_info.FLAG_PERCENTILE:g}% of anomaly scores "
-    f"(of {head.scored:,} scored)."
+    f"Users flagged at a {format_rate(head.flag_rate)} false-alarm rate (of {head.scored:,} "
+    "scored): a normal user of this log scores as high at most that often."
     if head.scored
     else "No anomaly scores yet: compute them on the Anomalies page."
 )

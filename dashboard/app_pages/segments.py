@@ -10,6 +10,7 @@ from core.analysis.item_labels import label_segment_items
 from core.analysis.naming import save_renames, small_segments_note
 from core.analysis.segment_profile import revenue_note
 from core.analysis.segments import segment_run
+from core.analysis.session_intents import intents_run
 from dashboard import state
 from dashboard.components import charts, insights, widgets
 
@@ -78,12 +79,34 @@ chosen = st.multiselect(
     list(names),
     default=list(names)[:4],
     format_func=lambda s: f"{s}: {names[s]}",
-    key="seg_compare",
+    key=f"seg_compare_{run}",
 )
 st.dataframe(charts.profile_table(profiles, chosen), key="seg_profiles")
 if note := revenue_note(profiles, catalog):
     st.caption(note)
 st.plotly_chart(charts.segment_mix_chart(profiles, chosen), key="seg_mix")
+
+st.subheader("Session intents")
+st.caption(
+    "What each visit was for: the same user may research one day and buy the next, so sessions "
+    "are grouped on their own, beside the user segments above."
+)
+intents = insights.session_intents(ws, run)
+if intents is None:
+    if insights.compute_action(
+        "Find session intents",
+        "Grouping sessions",
+        lambda p: intents_run(ws, run),
+        f"seg_intents_{run}",
+        primary=False,
+    ):
+        st.rerun()
+else:
+    st.dataframe(
+        charts.intent_table(label_segment_items(intents, catalog)),
+        hide_index=True,
+        key=f"seg_intents_table_{run}",
+    )
 
 with st.expander("Rename segments"):
     st.caption("Names are saved in the run folder (segment_names.json) and used by reports.")

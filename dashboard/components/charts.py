@@ -315,6 +315,28 @@ def profile_table(profiles: pd.DataFrame, segments: Sequence[int]) -> pd.DataFra
     return table.map(lambda v: f"{v:.3g}" if isinstance(v, float) else str(v))
 
 
+def intent_table(intents: pd.DataFrame) -> pd.DataFrame:
+    """Session intents, one row each: name, sessions, share, users, shape, conversion, tops."""
+    columns = ["name", "sessions", "share", "users", "events_per_session", "conversion"]
+    columns += [c for c in ("top_categories", "top_items") if c in intents]
+    table = intents[columns].copy()
+    for column in ("share", "conversion"):
+        table[column] = table[column].map("{:.1%}".format)
+    table["events_per_session"] = table["events_per_session"].map("{:.1f}".format)
+    return table.rename(
+        columns={
+            "name": "Intent",
+            "sessions": "Sessions",
+            "share": "Share of sessions",
+            "users": "Users",
+            "events_per_session": "Events per session",
+            "conversion": "Sessions with a purchase",
+            "top_categories": "Top categories",
+            "top_items": "Top items",
+        }
+    )
+
+
 PROFILE_LABELS = {  # profile measures whose plain-English name is not just the snake_case one
     "size": "Users",
     "share": "Share of users",
@@ -371,10 +393,14 @@ def segment_mix_chart(profiles: pd.DataFrame, segments: Sequence[int]) -> go.Fig
     return fig
 
 
-def score_histogram(scores: pd.DataFrame, flagged_at: float) -> go.Figure:
-    """Distribution of anomaly scores with a line where users start to count as flagged."""
+def score_histogram(scores: pd.DataFrame, flagged_at: float | None) -> go.Figure:
+    """Distribution of anomaly scores with a line where users start to count as flagged (none
+    when no user is)."""
     fig = px.histogram(scores, x="score", nbins=60, title="Anomaly score distribution")
     fig.update_traces(marker_color=ACCENT)
-    fig.add_vline(x=flagged_at, line_dash="dash", line_color=NEGATIVE, annotation_text="flagged")
+    if flagged_at is not None:
+        fig.add_vline(
+            x=flagged_at, line_dash="dash", line_color=NEGATIVE, annotation_text="flagged"
+        )
     fig.update_layout(**_LAYOUT, yaxis_title="users", bargap=0.05)
     return fig

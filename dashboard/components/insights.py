@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
+from core.analysis.session_intents import INTENTS_FILE
 from core.progress import ProgressEvent
 from core.workspace import Workspace
 from dashboard import state
@@ -17,6 +19,12 @@ from dashboard.components import widgets
 def outputs(ws: Workspace, run: str) -> Any:
     """The run's ModelOutputs (metrics, segments, assignments, anomalies), cached by file mtimes."""
     return state.run_outputs(str(ws.root), run, state.outputs_stamp(ws, run))
+
+
+def session_intents(ws: Workspace, run: str) -> pd.DataFrame | None:
+    """The run's session intents (core.analysis.session_intents), or None before they exist."""
+    path = ws.existing_run_dir(run) / INTENTS_FILE
+    return pd.read_parquet(path) if path.is_file() else None
 
 
 def compute_action(
