@@ -8,6 +8,10 @@ from pathlib import Path
 # A clause that tells a command-line user which flag to pass: "; name it with --time COL" or
 # "(… --accept-mapping …)". The dashboard drops it: an analyst changes a widget, not a flag.
 _FLAG_CLAUSE = re.compile(r"\s*(\([^()]*--[a-z][^()]*\)|[;,][^;,()]*--[a-z][^;()]*)")
+# "(pid 4242)": which process holds a run helps on a terminal, not in a browser.
+_PID_CLAUSE = re.compile(r"\s*\(pid \d+\)")
+# An absolute path ("/srv/ws/runs"): the dashboard names the file or folder only ("runs").
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])/(?:[^\s/;,:'\"()]+/)*([^\s/;,:'\"()]+)/?")
 
 
 class BehaviorLensError(Exception):
@@ -44,10 +48,20 @@ class NotFoundError(BehaviorLensError):
 
 
 def for_analyst(error: Exception) -> str:
-    """The error in dashboard words: the file by its name only, no command-line flag hints."""
+    """The error in dashboard words: the file by its name only, no command-line flag hints,
+    process ids or folder paths."""
     if isinstance(error, InputError):
         where = [Path(error.file).name if error.file else None, error.row, error.column]
         prefix = ":".join(str(part) for part in where if part is not None)
-        text = _FLAG_CLAUSE.sub("", error.message).strip()
+        text = analyst_text(error.message)
         return f"{prefix}: {text}" if prefix else text
-    return _FLAG_CLAUSE.sub("", str(error)).strip()
+    return analyst_text(str(error))
+
+
+def analyst_text(text: str) -> str:
+    """A message shared with the CLI, in dashboard words: no flag hints, process ids or paths.
+
+    For messages that are not exceptions (a job's status line); `for_analyst` uses it too.
+    """
+    text = _PID_CLAUSE.sub("", _FLAG_CLAUSE.sub("", text))
+    return _ABSOLUTE_PATH.sub(r"\1", text).strip()

@@ -35,7 +35,7 @@ from core.errors import BehaviorLensError, NotFoundError
 from core.workspace import Workspace, atomic_write_json, read_json, validate_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ACTIVE_STATES = ("starting", "running")
+ACTIVE_STATES = ("starting", "running", "analyzing")
 _LOG_TAIL_BYTES = 4000
 
 
@@ -57,6 +57,7 @@ class TrainJobConfig:
     nsp: bool = False  # add the next-session-prediction auxiliary loss
     device: str = "auto"  # "auto" (cuda when present), "cpu" or "cuda"
     seed: int | None = None  # random seed; None = trainer default
+    analyze: bool = True  # then evaluate, segment and score anomalies in the same job
 
     def to_args(self) -> list[str]:
         """The CLI arguments after `python -m core train`, without `--workspace`."""
@@ -77,6 +78,8 @@ class TrainJobConfig:
                 args += [flag, str(value)]
         if self.nsp:
             args.append("--nsp")
+        if self.analyze:
+            args.append("--analyze")
         return [*args, "--device", self.device]
 
 

@@ -24,6 +24,7 @@ PAGES = [
     st.Page("app_pages/segments.py", title="Segments", icon=":material/hub:"),
     st.Page("app_pages/predict.py", title="Predict", icon=":material/trending_up:"),
     st.Page("app_pages/anomalies.py", title="Anomalies", icon=":material/warning:"),
+    st.Page("app_pages/score.py", title="Score new data", icon=":material/update:"),
     st.Page("app_pages/reports.py", title="Reports", icon=":material/description:"),
 ]
 

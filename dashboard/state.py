@@ -30,12 +30,14 @@ RUN = "bl_run"  # name of the run the tab is looking at
 USER = "bl_user"  # user id picked on the model pages
 TRAIN_RUN = "bl_train_run"  # run whose training progress the Train page follows
 TRAIN_FOLLOW = "train_live_follow"  # the Train page's "Follow job" selectbox (widget key)
+LAUNCHED = "bl_launched"  # runs this tab started: the pages open on each once it is trained
 UPLOAD = "bl_upload"  # {"file_id", "path", "name"} of the last file saved from the uploader
 ITEM_UPLOAD = "bl_item_upload"  # the same record for the optional item table
 TAB_TOKEN = "bl_tab_token"  # random id of this tab: its private upload folder
 WHAT_IF = "bl_what_if"  # events appended on the Predict page: list of (item, event), per run+user
-REPORT = "bl_report"  # {"html", "tables", "dataset"} of the last report built in this tab
+REPORT = "bl_report"  # {"html", "tables", "dataset", "run"} of the last report built in this tab
 DRILL_USER = "bl_drill_user"  # user id whose timeline a Segments/Anomalies drill-down shows
+PRED_EXPORT = "bl_pred_export"  # {"run", "top_k", "data"}: the Predict page's every-user file
 RUN_OUTPUT_FILES = (  # files whose change invalidates a run's cached outputs
     "metrics.json",
     "segments.parquet",
@@ -59,13 +61,14 @@ def put(key: str, value: Any) -> None:
 
 
 def follow_job(run: str) -> None:
-    """Make the Train page follow `run` (a job just started).
+    """Make the Train page follow `run` (a job just started or resumed), and the pages open on
+    it once it is trained (dashboard.components.widgets.adopt_trained_runs).
 
-    Setting TRAIN_RUN alone is not enough: once the "Follow job" selectbox holds a value,
-    Streamlit ignores its `index`, so the widget's own key must be set too (before it is drawn).
+    The "Follow job" selectbox is set from TRAIN_RUN on every run (widgets.synced_select), so
+    this may be called anywhere, even after the selectbox is drawn.
     """
     st.session_state[TRAIN_RUN] = run
-    st.session_state[TRAIN_FOLLOW] = run
+    st.session_state[LAUNCHED] = [*st.session_state.get(LAUNCHED, []), run]
 
 
 def dataset_stamp(ws: Workspace, name: str) -> float:

@@ -19,12 +19,15 @@ from streamlit.testing.v1 import AppTest
 
 from core.analysis.anomaly_flags import FlagConfig, summarize, with_flags
 from core.demo import ensure_demo
+from core.reports.pdf import CHROMIUM_ENV
 from core.workspace import Workspace, atomic_write_json
 from dashboard import state
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")  # AppTest.from_file needs an absolute path
-PAGES = ["home", "data", "train", "attention", "segments", "predict", "anomalies", "reports"]
+PAGES = [
+    "home", "data", "train", "attention", "segments", "predict", "anomalies", "score", "reports",
+]  # fmt: skip
 
 
 def open_page(page: str, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
@@ -85,7 +88,16 @@ def test_fresh_workspace_installs_the_demo_and_every_page_shows_it(page, tmp_pat
     assert not at.error
     ws = Workspace(tmp_path / "fresh")
     assert ws.dataset_names() == ["sample"] and ws.run_names() == ["demo"]
-    assert at.get("plotly_chart") or at.dataframe or at.get("download_button") or page == "reports"
+    assert (
+        at.get("plotly_chart")
+        or at.dataframe
+        or at.get("download_button")
+        or page
+        in (
+            "reports",
+            "score",  # waits for a second period to be uploaded
+        )
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -123,7 +135,7 @@ def test_data_page_profiles_and_funnel_builder(sample_ws, monkeypatch) -> None:
     at = open_page("data", sample_ws, monkeypatch)
     expected = stats(sample_ws)
     assert [m.value for m in at.metric][:2] == [f"{expected['events']:,}", f"{expected['users']:,}"]
-    steps = at.multiselect(key="data_fun_steps")
+    steps = at.multiselect(key="data_fun_steps_sample")
     assert steps.value == ["view", "add_to_cart", "purchase"]
     steps.set_value(["view", "purchase"]).run()
     at.radio(key="data_fun_within").set_value("user").run()
@@ -137,7 +149,7 @@ def test_data_page_profiles_and_funnel_builder(sample_ws, monkeypatch) -> None:
 
 def test_data_page_bad_funnel_is_a_message_not_a_traceback(sample_ws, monkeypatch) -> None:
     at = open_page("data", sample_ws, monkeypatch)
-    at.multiselect(key="data_fun_steps").set_value([]).run()
+    at.multiselect(key="data_fun_steps_sample").set_value([]).run()
     assert not at.exception
     assert "Pick at least one event type" in texts(at)
 
@@ -180,7 +192,7 @@ def test_train_page_monitors_a_job_lists_runs_and_shows_quality(ws_copy, monkeyp
     assert set(quality["model"]) == {"Transformer", "Most popular", "Markov chain"}
     at.segmented_control(key="train_form_preset").set_value("balanced").run()
     assert at.number_input(key="train_form_epochs_balanced").value == 30
-    assert at.selectbox(key="train_ft_parent").value == "demo"
+    assert at.selectbox(key="train_ft_parent_sample").value == "demo"
 
 
 def test_starting_a_job_switches_the_followed_job(ws_copy, monkeypatch) -> None:
@@ -221,7 +233,7 @@ def test_train_page_refuses_duplicate_run_names(sample_ws, monkeypatch) -> None:
 
 def test_attention_page_raw_rollout_and_integrated_gradients(sample_ws, monkeypatch) -> None:
     at = open_page("attention", sample_ws, monkeypatch)
-    at.selectbox(key="att_head").set_value(0).run()
+    at.selectbox(key="att_head_demo").set_value(0).run()
     assert not at.exception and not at.error
     charts = at.get("plotly_chart")
     assert len(charts) == 4  # raw heatmap, rollout bars, rollout heatmap, IG bars
@@ -237,9 +249,10 @@ def test_attention_page_raw_rollout_and_integrated_gradients(sample_ws, monkeypa
 def test_attention_page_earlier_session_explains_an_earlier_history(sample_ws, monkeypatch):
     at = open_page("attention", sample_ws, monkeypatch)
     last = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
-    box = at.selectbox(key="att_session")
+    session_key = f"att_session_demo_{at.session_state[state.USER]}"
+    box = at.selectbox(key=session_key)
     first_session = int(box.options[0].split()[-1])  # options are shown as "session N"
-    at.selectbox(key="att_session").set_value(first_session).run()
+    at.selectbox(key=session_key).set_value(first_session).run()
     assert not at.exception and not at.error
     first = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["x"]
     assert first != last and len(first) <= len(last)
@@ -248,7 +261,7 @@ def test_attention_page_earlier_session_explains_an_earlier_history(sample_ws, m
 def test_predict_page_what_if_and_generation(sample_ws, monkeypatch) -> None:
     at = open_page("predict", sample_ws, monkeypatch)
     assert len(at.get("plotly_chart")) == 2
-    at.selectbox(key="pred_wi_event").set_value("purchase").run()
+    at.selectbox(key="pred_wi_event_demo").set_value("purchase").run()
     at.button(key="pred_wi_add").click().run()
     assert not at.exception and not at.error
     assert "Appended:** purchase" in texts(at)
@@ -266,7 +279,7 @@ def test_segments_page_map_profiles_and_rename(ws_copy, monkeypatch) -> None:
     assert len(figure["data"]) == 6 and figure["layout"]["dragmode"] == "lasso"
     profiles = at.dataframe[1].value
     assert profiles.shape[1] == 4  # four segments side by side by default
-    at.text_input(key="seg_name_1").set_value("decisive buyers")
+    at.text_input(key="seg_name_demo_1").set_value("decisive buyers")
     at.button[-1].click().run()  # "Save names" of the rename form
     assert not at.exception and not at.error
     saved = json.loads((ws_copy / "runs" / "demo" / "segment_names.json").read_text())
@@ -286,12 +299,32 @@ def test_segments_page_computes_missing_segments(ws_copy, monkeypatch) -> None:
 
 
 def test_segments_page_finds_session_intents(ws_copy, monkeypatch) -> None:
+    (ws_copy / "runs" / "demo" / "session_intents.parquet").unlink()  # the demo ships them
     at = open_page("segments", ws_copy, monkeypatch)
     assert "Session intents" in [s.value for s in at.subheader]
     at.button(key="seg_intents_demo").click().run()
     assert not at.exception and not at.error
     table = frame_with(at, "Intent", "Sessions", "Sessions with a purchase")
     assert len(table) >= 3 and table["Intent"].is_unique
+
+
+def test_score_page_scores_a_new_period_and_offers_downloads(ws_copy, monkeypatch) -> None:
+    from core.data.ingest import ingest
+
+    lines = (ROOT / "sample_data" / "events.csv").read_text().splitlines()
+    later = ws_copy.parent / "later.csv"
+    later.write_text("\n".join([lines[0], *lines[-3000:]]) + "\n")
+    ingest(later, "later", Workspace(ws_copy))
+    at = open_page("score", ws_copy, monkeypatch)
+    assert at.selectbox(key="score_dataset_demo").value == "later"
+    at.button(key="score_go_demo_later").click().run()
+    assert not at.exception and not at.error
+    verdict = [m.value for m in (*at.success, *at.warning)]
+    assert any(v.startswith(("The model still beats", "Retrain")) for v in verdict)
+    table = frame_with(at, "user_id", "segment_name", "anomaly_score")
+    assert len(table) > 0 and table["segment_name"].notna().all()
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Download users (CSV)", "Download predictions (CSV)"]
 
 
 def test_segment_map_selection_maps_back_to_users(sample_ws) -> None:
@@ -317,7 +350,7 @@ def test_anomalies_page_ranks_with_reasons_and_drills_down(sample_ws, monkeypatc
     assert summarize(scores, 0.001).sentence() in texts(at)
     assert "false_alarm_rate" in frame_with(at, "score", "reason")
     second = str(table["user_id"].iloc[1])
-    at.selectbox(key="ano_drill").set_value(second).run()
+    at.selectbox(key="ano_drill_sample").set_value(second).run()
     timeline = frame_with(at, "ts", "session", "src_row")
     assert len(timeline) > 0 and set(timeline.columns) >= {"ts", "event", "item"}
     assert f"Timeline of user {second}" in texts(at)
@@ -334,15 +367,26 @@ def test_anomalies_page_computes_missing_scores(ws_copy, monkeypatch) -> None:
 
 def test_reports_page_builds_for_one_segment_and_offers_downloads(ws_copy, monkeypatch) -> None:
     (ws_copy / "runs" / "demo" / "segment_names.json").write_text('{"1": "decisive buyers"}')
+    engine = ws_copy / "chromium"  # the PDF is printed only on a click, so a stand-in will do
+    engine.write_text("#!/bin/sh\n")
+    engine.chmod(0o755)
+    monkeypatch.setenv(CHROMIUM_ENV, str(engine))
     at = open_page("reports", ws_copy, monkeypatch)
     assert at.selectbox(key="rep_run_sample").value == "demo"
     assert set(at.multiselect(key="rep_sections_demo").value) >= {"model", "segments"}
     at.selectbox(key="rep_segment_demo").set_value("1").run()
     at.button(key="rep_build").click().run()
     assert not at.exception and not at.error
-    assert len(at.get("download_button")) == 2
+    buttons = at.get("download_button")
+    assert [b.proto.label for b in buttons] == [
+        "Download HTML", "Download PDF", "Download CSV tables (zip)",
+    ]  # fmt: skip
     report = at.session_state[state.REPORT]
     assert "<html" in report["html"].lower() and "decisive buyers" in report["html"]
+    monkeypatch.setenv(CHROMIUM_ENV, str(ws_copy / "no-chromium"))  # a server without Chromium
+    at.run()
+    assert len(at.get("download_button")) == 2
+    assert "ask whoever runs the dashboard to install it" in texts(at)
 
 
 def test_two_tabs_keep_their_own_selection(ws_copy, monkeypatch) -> None:

@@ -199,3 +199,16 @@ def test_item_attributes_from_the_log_and_an_item_table(tmp_path: Path) -> None:
     frame = pd.read_parquet(ws.dataset_dir("clicks") / "items.parquet").set_index("item")
     assert frame.at["100", "brand"] == "apple"  # the log fills what the table lacks
     assert catalog.prices(["100", "200"]).tolist() == [1000.0, 9.9]
+
+
+def test_training_on_a_batch_of_only_searches(tmp_path: Path) -> None:
+    """Every training target is item-less: the event head learns, clipping sees a dense grad."""
+    rows = ["user_id,timestamp,event_type,item_id"]
+    for u in range(4):
+        rows += [f"u{u},{1_700_000_000 + u * 100 + k},search," for k in range(3)]
+        rows += [f"u{u},{1_700_000_000 + u * 100 + k},view,i{k}" for k in (3, 4)]
+    log = tmp_path / "searches.csv"
+    log.write_text("\n".join(rows) + "\n")
+    ws = str(tmp_path / "ws")
+    assert main(["ingest", str(log), "--name", "s", "--workspace", ws]) == 0
+    assert main(["train", "--dataset", "s", "--run", "r", "--epochs", "2", "--workspace", ws]) == 0

@@ -97,7 +97,8 @@ def test_single_event_type_is_a_sentence_not_a_chart(tmp_path: Path) -> None:
     ws = _ingest(tmp_path, "views", _short_log(("view",)))
     html = build_report(ws, "views")
     assert "This log has one event type (view)" in html
-    assert "Top paths" not in html and "Events per event type" not in html
+    assert "Events per event type" not in html  # no one-bar chart
+    assert "<b>Top paths</b>: this log has one event type" in html  # said, not drawn
 
 
 def test_report_paths_say_that_repeats_are_merged(tmp_path: Path) -> None:

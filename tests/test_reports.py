@@ -65,10 +65,11 @@ def test_report_has_every_section_and_no_live_script(workspace: Workspace) -> No
 
 def test_dataset_only_report_leaves_out_model_sections(workspace: Workspace) -> None:
     html = build_report(workspace, "shop")
-    assert "Data summary" in html and "Top anomalies" not in html
+    assert "Data summary" in html and '<section id="anomalies">' not in html
+    assert "<b>Top anomalies</b>: no trained model was chosen for this report" in html
     asked = build_report(workspace, "shop", sections=["summary", "anomalies"])
-    assert "Top anomalies" in asked and "No anomaly scores" in asked
-    assert "Behaviour analytics" not in asked
+    assert "<b>Top anomalies</b>: no trained model was chosen for this report" in asked
+    assert "<b>Behaviour analytics</b>: left out when this report was built" in asked
 
 
 def test_segment_filter_restricts_users_and_tables(workspace: Workspace) -> None:
@@ -138,18 +139,25 @@ def test_report_cli_prints_summary(workspace: Workspace, tmp_path: Path, capsys)
     assert "unknown event type 'kart'" in capsys.readouterr().err
 
 
-def test_run_report_shows_missing_sections_with_how_to_produce_them(workspace: Workspace) -> None:
+def test_run_report_lists_missing_sections_and_the_cli_says_how_to_produce_them(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     folder = workspace.run_dir("r1")
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "config.json", {})
     html = build_report(workspace, "shop", run="r1", sections=None)
-    for title, command in (
-        ("Model quality vs baselines", "evaluate"),
-        ("Segments", "segment"),
-        ("Top anomalies", "anomalies"),
-    ):
-        assert title in html
-        assert f"python -m core {command} --run r1" in html
+    assert "Not in this report" in html and "<b>Segments</b>: not computed" in html
+    assert "python -m core" not in html  # commands are for the CLI user, not the reader
+    summary = write_report(workspace, "shop", tmp_path / "r.html", run="r1")
+    how = {item["section"]: item.get("how") for item in summary["not_in_report"]}
+    assert how == {
+        key: f"python -m core {command} --run r1"
+        for key, command in (
+            ("model", "evaluate"),
+            ("segments", "segment"),
+            ("anomalies", "anomalies"),
+        )
+    }
 
 
 def test_wide_model_tables_show_curated_columns_in_a_scroll_box() -> None:

@@ -21,19 +21,25 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.analysis.anomaly_flags import RATE_COLUMN, FlagConfig, false_alarm_rates
+from core.analysis.anomaly_flags import (
+    RATE_COLUMN,
+    FlagConfig,
+    false_alarm_rates,
+    rates_against,
+)
 from core.analysis.embeddings import event_surprise
 from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import BURST_WINDOW_S, event_frame, session_table
 from core.data.sequences import EventSequences
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
-from core.workspace import Workspace, atomic_write_bytes
+from core.workspace import Workspace, atomic_write_bytes, atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from core.training.checkpoint import LoadedRun
 
 ANOMALIES_FILE = "anomalies.parquet"  # one row per user (docs/contracts.md)
 SESSION_ANOMALIES_FILE = "anomaly_sessions.parquet"  # one row per session
+ANOMALY_MODEL_FILE = "anomaly_model.json"  # fitted scorers + typical values (score new data)
 # feature -> (sign, use log1p): sign -1 means "smaller is more anomalous" (gaps)
 FEATURES: dict[str, tuple[float, bool]] = {
     "median_gap_s": (-1.0, True),
@@ -92,12 +98,31 @@ class AnomalyScorer:
         """(n,) anomaly score, higher = more anomalous."""
         return self.z_scores(table).sum(axis=1).to_numpy()
 
+    def to_dict(self) -> dict:
+        return {
+            "features": [[k, *v] for k, v in self.features_.items()],  # a list: order matters
+            "center": np.asarray(self.center_).tolist(),
+            "scale": np.asarray(self.scale_).tolist(),
+            "cap": self.cap,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> AnomalyScorer:
+        """A scorer fitted elsewhere (the training period), to score new data against it."""
+        features = {str(k): (float(sign), bool(log)) for k, sign, log in payload["features"]}
+        scorer = cls(features, float(payload["cap"]))
+        scorer.features_ = features
+        scorer.center_ = np.asarray(payload["center"], dtype=np.float64)
+        scorer.scale_ = np.asarray(payload["scale"], dtype=np.float64)
+        return scorer
+
 
 @dataclass
 class AnomalyResult:
     users: pd.DataFrame  # user_id, score, false_alarm_rate, flagged, percentile, reason, ...
     sessions: pd.DataFrame  # session, user_id, score, percentile, reason, feature columns
     summary: dict  # the CLI's last-line JSON
+    model: dict | None = None  # anomaly_model.json: the fitted scorers, to score new data
 
 
 def score_anomalies(
@@ -106,8 +131,12 @@ def score_anomalies(
     on_progress: ProgressCallback | None = None,
     time: TimeSupport | None = None,
     config: FlagConfig | None = None,
+    reference: dict | None = None,
 ) -> AnomalyResult:
     """Scores every session and user; `loaded=None` uses the rate features alone.
+
+    `reference` (a training run's anomaly_model.json plus its users' `scores`) scores new data
+    against the training period: its scorers, typical values and reference scores, never refit.
 
     `time` says what the timestamps support (default: read off `sequences`); without clock
     times the pace, gap and burst features are neither scored nor named in reasons. Users are
@@ -130,20 +159,32 @@ def score_anomalies(
     sessions.loc[short, ["median_gap_s", "events_per_min"]] = np.nan
     sessions = sessions.rename_axis("session_idx").reset_index()
     progress(ProgressEvent("anomalies", 0, 1, "scoring"))
-    scorer = AnomalyScorer(_features(time, mix)).fit(sessions)
+    if reference is None:
+        scorer = AnomalyScorer(_features(time, mix)).fit(sessions)
+    else:
+        scorer = AnomalyScorer.from_dict(reference["sessions"])
+        for missing in set(scorer.features_) - set(sessions.columns):
+            sessions[missing] = np.nan  # a feature the new data cannot have: unknown, not 0
     z = scorer.z_scores(sessions)
     z.loc[~_is_crawl(sessions), "sequential_run"] = 0.0  # two ids in order are not a crawl
     sessions["score"] = z.sum(axis=1)
-    typical = _typical(sessions)
+    typical = _typical(sessions) if reference is None else dict(reference["typical"])
     names = sequences.event_vocab.tokens if mix else []  # one event type: not worth naming
     sessions["reason"] = [_reason(sessions.loc[s], z.loc[s], typical, names) for s in z.index]
     sessions["user_id"] = sequences.user_ids.astype(str)[sessions["user"].to_numpy()]
     sessions["percentile"] = _percentile(sessions["score"].to_numpy())
-    users = _users(sessions, user_surprise, typical, config.false_alarm_rate)
+    users, user_scorer = _users(
+        sessions, user_surprise, typical, config.false_alarm_rate, reference
+    )
     progress(ProgressEvent("anomalies", 1, 1, "done"))
     summary = _summary(users, loaded is not None, config.false_alarm_rate)
     summary["time_note"] = time.note()
-    return AnomalyResult(users, _session_output(sessions), summary)
+    model = {
+        "sessions": scorer.to_dict(),
+        "users": None if user_scorer is None else user_scorer.to_dict(),
+        "typical": typical,
+    }
+    return AnomalyResult(users, _session_output(sessions), summary, model)
 
 
 def _features(time: TimeSupport, mix: bool) -> dict[str, tuple[float, bool]]:
@@ -165,26 +206,39 @@ def _typical(sessions: pd.DataFrame) -> dict[str, float]:
 
 
 def _users(
-    sessions: pd.DataFrame, user_surprise: pd.Series | None, typical: dict[str, float], rate: float
-) -> pd.DataFrame:
-    """One row per user: the worst session's features and reason, plus history surprise, the
-    false-alarm rate of the score and whether it is flagged at `rate`."""
+    sessions: pd.DataFrame,
+    user_surprise: pd.Series | None,
+    typical: dict[str, float],
+    rate: float,
+    reference: dict | None = None,
+) -> tuple[pd.DataFrame, AnomalyScorer | None]:
+    """(users, the history-surprise scorer): one row per user with the worst session's features
+    and reason, plus history surprise, the false-alarm rate of the score and whether it is
+    flagged at `rate` (against `reference`'s scores when given)."""
     worst = sessions.sort_values("score", ascending=False).drop_duplicates("user")
     users = worst.set_index("user").sort_index()
     users = users.rename(columns={"score": "session_score"})
     users["score"] = users["session_score"]
+    user_scorer = None
     if user_surprise is not None:
         per_user = pd.DataFrame({"surprise": user_surprise.reindex(users.index)})
-        user_z = AnomalyScorer({"surprise": (1.0, False)}).fit(per_user).z_scores(per_user)
+        if reference is not None and reference.get("users"):
+            user_scorer = AnomalyScorer.from_dict(reference["users"])
+        else:
+            user_scorer = AnomalyScorer({"surprise": (1.0, False)}).fit(per_user)
         users["user_surprise"] = per_user["surprise"]
-        users["score"] = users["session_score"] + user_z["surprise"]
+        users["score"] = users["session_score"] + user_scorer.z_scores(per_user)["surprise"]
     users["percentile"] = _percentile(users["score"].to_numpy())
-    users[RATE_COLUMN] = false_alarm_rates(users["score"].to_numpy())
+    scores = users["score"].to_numpy()
+    if reference is None:
+        users[RATE_COLUMN] = false_alarm_rates(scores)
+    else:
+        users[RATE_COLUMN] = rates_against(scores, np.asarray(reference["scores"], dtype=float))
     users["flagged"] = users[RATE_COLUMN] <= rate
     users = users.reset_index(drop=True).rename(columns={"session_idx": "session"})
     front = ["user_id", "score", RATE_COLUMN, "flagged", "percentile", "reason", "session"]
     rest = [c for c in users.columns if c not in front and c not in ("run_event", "user")]
-    return users[front + rest].sort_values("score", ascending=False, kind="stable")
+    return users[front + rest].sort_values("score", ascending=False, kind="stable"), user_scorer
 
 
 def _percentile(score: np.ndarray) -> np.ndarray:
@@ -288,7 +342,18 @@ def anomalies_run(
     result = score_anomalies(loaded, sequences, on_progress, time, config)
     _write_parquet(loaded.run_dir / ANOMALIES_FILE, result.users)
     _write_parquet(loaded.run_dir / SESSION_ANOMALIES_FILE, result.sessions)
+    atomic_write_json(loaded.run_dir / ANOMALY_MODEL_FILE, {**result.model, "pace": time.pace})
     return result
+
+
+def training_reference(run_dir: Path) -> dict | None:
+    """The run's anomaly model with its users' scores: the reference new data is scored
+    against. None when anomalies were computed before the model was saved (recompute them)."""
+    model_path, users_path = run_dir / ANOMALY_MODEL_FILE, run_dir / ANOMALIES_FILE
+    if not (model_path.is_file() and users_path.is_file()):
+        return None
+    scores = pd.read_parquet(users_path, columns=["score"])["score"].to_numpy()
+    return {**read_json(model_path), "scores": scores}
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame) -> None:

@@ -75,6 +75,17 @@ def false_alarm_rates(scores: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(scores), rates, 1.0)
 
 
+def rates_against(scores: np.ndarray, reference_scores: np.ndarray) -> np.ndarray:
+    """(n,) false-alarm rate of new users' scores against another period's users (trimmed the
+    same way); new users are not part of the reference, so none is left out of a count."""
+    reference = np.asarray(reference_scores, dtype=np.float64)
+    reference = np.sort(reference[reference_mask(reference)])
+    scores = np.asarray(scores, dtype=np.float64)
+    at_least = len(reference) - np.searchsorted(reference, scores, side="left")
+    rates = (1.0 + at_least) / (len(reference) + 1.0)
+    return np.where(np.isfinite(scores), rates, 1.0)
+
+
 def smallest_rate(scores: np.ndarray) -> float:
     """The smallest false-alarm rate this many reference users can show: 1 / (n_ref + 1)."""
     return 1.0 / (int(reference_mask(np.asarray(scores, dtype=np.float64)).sum()) + 1.0)

@@ -9,6 +9,7 @@ function here that computes, and it writes metrics.json in the `evaluate` comman
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -105,7 +106,8 @@ def evaluate_and_save(
 
 
 def run_table(workspace: Workspace) -> pd.DataFrame:
-    """One row per finished run: dataset, kind, objective, epochs and its headline metrics."""
+    """One row per finished run: dataset, kind, objective, epochs run, best epoch, headline
+    metrics (`core.analysis.runs_table.compare_runs` adds size, time and the baselines)."""
     rows = [_run_row(workspace, name) for name in workspace.run_names()]
     return pd.DataFrame(rows)
 
@@ -118,7 +120,8 @@ def _run_row(workspace: Workspace, name: str) -> dict[str, Any]:
         "dataset": meta.get("dataset"),
         "kind": "fine-tune" if meta.get("kind") == "finetune" else "pre-train",
         "objective": meta.get("target") or train.get("objective"),
-        "epochs": meta.get("best_epoch", meta.get("epoch")),
+        "epochs run": meta.get("epoch"),  # how far it trained, not the best epoch
+        "best epoch": meta.get("best_epoch"),
     }
     metrics = meta.get("metrics") or {}
     row.update({f"val {k}": v for k, v in metrics.items() if k in QUALITY_METRICS})
@@ -188,3 +191,16 @@ def named_segments(workspace: Workspace, run: str) -> pd.DataFrame | None:
         renames.get(int(s), n) for s, n in zip(profiles["segment"], profiles["name"], strict=True)
     ]
     return profiles.assign(name=names)
+
+
+def training_score(run_dir: Path) -> float | None:
+    """The run's NDCG@10 on its own data: the test split of metrics.json when evaluated, else
+    the best validation score saved with the weights (what new periods are compared with)."""
+    metrics = run_dir / METRICS_FILE
+    if metrics.is_file():
+        row = read_json(metrics).get(run_dir.name, {})
+        if row.get("ndcg@10") is not None:
+            return float(row["ndcg@10"])
+    config = run_dir / "config.json"
+    value = read_json(config).get("metrics", {}).get("ndcg@10") if config.is_file() else None
+    return None if value is None else float(value)

@@ -61,17 +61,122 @@ def default_weights(event_types: int) -> BlockWeights:
     return WITH_EVENT_TYPES if event_types >= 2 else ITEMS_ONLY
 
 
+@dataclass
+class BlockTransform:
+    """One fitted block: kept columns, standardisation, principal axes, total-variance scale."""
+
+    keep: np.ndarray  # (F,) bool, columns that varied in the fit data
+    mean: np.ndarray  # (F_kept,) standardisation centre
+    std: np.ndarray  # (F_kept,) standardisation scale
+    axes: np.ndarray | None  # (d, F_kept) principal axes, None when kept whole
+    center: np.ndarray | None  # (F_kept,) PCA centre of the standardised data
+    norm: float  # 1 / sqrt(total variance) of the fit data's output
+
+    @classmethod
+    def fit(cls, values: np.ndarray, dims: int, seed: int = 0) -> BlockTransform | None:
+        X = np.nan_to_num(np.asarray(values, dtype=np.float64))
+        keep = X.std(axis=0) > 1e-12
+        if not keep.any() or len(X) < 2:
+            return None
+        scaler = StandardScaler().fit(X[:, keep])
+        Z = scaler.transform(X[:, keep])
+        axes = center = None
+        if Z.shape[1] > dims:
+            pca = PCA(min(dims, len(Z)), random_state=seed).fit(Z)
+            axes, center = pca.components_, pca.mean_
+            Z = (Z - center) @ axes.T
+        total = float(Z.var(axis=0).sum())
+        if total <= 0:
+            return None
+        return cls(keep, scaler.mean_, scaler.scale_, axes, center, 1.0 / np.sqrt(total))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        X = np.nan_to_num(np.asarray(values, dtype=np.float64))[:, self.keep]
+        Z = (X - self.mean) / self.std
+        if self.axes is not None:
+            Z = (Z - self.center) @ self.axes.T
+        return Z * self.norm
+
+    def to_dict(self) -> dict:
+        return {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> BlockTransform:
+        arrays = {
+            k: None if v is None else np.asarray(v) for k, v in payload.items() if k != "norm"
+        }
+        arrays["keep"] = arrays["keep"].astype(bool)
+        return cls(**arrays, norm=float(payload["norm"]))
+
+
 def block(values: np.ndarray, dims: int, seed: int = 0) -> np.ndarray | None:
     """(n, <= dims) standardised, constant columns dropped, unit total variance; None if empty."""
-    X = np.nan_to_num(np.asarray(values, dtype=np.float64))
-    X = X[:, X.std(axis=0) > 1e-12]
-    if X.shape[1] == 0 or len(X) < 2:
-        return None
-    X = StandardScaler().fit_transform(X)
-    if X.shape[1] > dims:
-        X = PCA(min(dims, len(X)), random_state=seed).fit_transform(X)
-    total = float(X.var(axis=0).sum())
-    return X / np.sqrt(total) if total > 0 else None
+    fitted = BlockTransform.fit(values, dims, seed)
+    return None if fitted is None else fitted.transform(values)
+
+
+def raw_blocks(behaviour: pd.DataFrame, blocks: ModelBlocks | None) -> dict[str, np.ndarray]:
+    """Each block's values before scaling. Behaviour features are non-negative and skewed
+    (counts, minutes), so log1p; the predicted event mix is a distribution, so log (ratios
+    matter, not gaps)."""
+    raw = {"behaviour": np.log1p(behaviour.clip(lower=0).to_numpy(dtype=np.float64))}
+    if blocks is not None:
+        raw["state"] = blocks.state
+        if blocks.behaviour is not None:
+            raw["predicted"] = np.log(blocks.behaviour + 1e-4)
+        if blocks.preference is not None:
+            raw["preference"] = blocks.preference
+    return raw
+
+
+@dataclass
+class SegmentSpace:
+    """The fitted space: one `BlockTransform` and weight per block used, and the behaviour
+    columns it was fit on, so new users (next week's log) land in the same space."""
+
+    transforms: dict[str, BlockTransform]
+    weights: dict[str, float]
+    columns: list[str]  # behaviour feature columns, in order
+
+    @classmethod
+    def fit(
+        cls,
+        behaviour: pd.DataFrame,
+        blocks: ModelBlocks | None,
+        weights: BlockWeights,
+        dims: int = 8,
+        seed: int = 0,
+    ) -> SegmentSpace:
+        transforms, used = {}, {}
+        for name, values in raw_blocks(behaviour, blocks).items():
+            weight = getattr(weights, name)
+            width = 99 if name == "behaviour" else dims
+            fitted = BlockTransform.fit(values, width, seed) if weight > 0 else None
+            if fitted is not None:
+                transforms[name], used[name] = fitted, weight
+        return cls(transforms, used, [str(c) for c in behaviour.columns])
+
+    def transform(self, behaviour: pd.DataFrame, blocks: ModelBlocks | None) -> np.ndarray:
+        """(n, F) users in the fitted space; features the new data lacks count as 0."""
+        aligned = behaviour.reindex(columns=self.columns, fill_value=0.0)
+        raw = raw_blocks(aligned, blocks)
+        parts = [t.transform(raw[n]) * self.weights[n] for n, t in self.transforms.items()]
+        return np.hstack(parts) if parts else np.zeros((len(behaviour), 1))
+
+    def to_dict(self) -> dict:
+        return {
+            "weights": self.weights,
+            "columns": self.columns,
+            # a list, not a dict: the blocks' order is the column order of the space
+            "transforms": [[n, t.to_dict()] for n, t in self.transforms.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> SegmentSpace:
+        transforms = {str(n): BlockTransform.from_dict(t) for n, t in payload["transforms"]}
+        return cls(transforms, dict(payload["weights"]), list(payload["columns"]))
 
 
 def segment_space(
@@ -81,25 +186,6 @@ def segment_space(
     dims: int = 8,
     seed: int = 0,
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """(X (n, F), the weights of the blocks actually used) for the clustering.
-
-    Behaviour features are non-negative and skewed (counts, minutes), so log1p before scaling;
-    the predicted event mix is a distribution, so log before scaling (ratios matter, not gaps).
-    """
-    raw = {"behaviour": np.log1p(behaviour.clip(lower=0).to_numpy(dtype=np.float64))}
-    if blocks is not None:
-        raw["state"] = blocks.state
-        if blocks.behaviour is not None:
-            raw["predicted"] = np.log(blocks.behaviour + 1e-4)
-        if blocks.preference is not None:
-            raw["preference"] = blocks.preference
-    parts, used = [], {}
-    for name, values in raw.items():
-        weight = getattr(weights, name)
-        scaled = block(values, 99 if name == "behaviour" else dims, seed) if weight > 0 else None
-        if scaled is not None:
-            parts.append(scaled * weight)
-            used[name] = weight
-    if not parts:
-        return np.zeros((len(behaviour), 1)), used
-    return np.hstack(parts), used
+    """(X (n, F), the weights of the blocks actually used) for the clustering."""
+    space = SegmentSpace.fit(behaviour, blocks, weights, dims, seed)
+    return space.transform(behaviour, blocks), space.weights

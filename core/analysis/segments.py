@@ -22,10 +22,10 @@ import pandas as pd
 from core.analysis.clustering import NOISE, Method, ProjectionMethod, Projector, Segmenter
 from core.analysis.naming import SMALL_NAME, auto_names, merge_small_segments, read_renames
 from core.analysis.segment_profile import segment_profiles
-from core.analysis.segment_space import BlockWeights, default_weights, segment_space
+from core.analysis.segment_space import BlockWeights, SegmentSpace, default_weights
 from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import user_behaviour
-from core.analysis.user_vectors import model_blocks, real_event_types
+from core.analysis.user_vectors import ModelBlocks, model_blocks, real_event_types
 from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
@@ -65,6 +65,7 @@ def fingerprint(X: np.ndarray, *parts: object) -> str:
 SEGMENTS_FILE = "segments.parquet"  # one row per segment (profile, name)
 ASSIGNMENTS_FILE = "segment_assignments.parquet"  # one row per user: user_id, segment, x, y
 SEGMENTS_META_FILE = "segments.json"  # method, k, silhouette, features used
+SEGMENT_MODEL_FILE = "segment_model.json"  # fitted space + centres: assigns new users (score)
 PROJECTION_FILE = "projection.parquet"  # cached 2-D map, valid while its fingerprint matches
 PROJECTION_META_FILE = "projection.json"  # {"method", "fingerprint"} of the cached map
 
@@ -77,6 +78,7 @@ class SegmentResult:
     profiles: pd.DataFrame  # segment, name, auto_name, size, share, profile columns
     summary: dict  # segments, sizes, names, silhouette, method, k, projection
     projection: dict  # {"method", "fingerprint", "cached"} of the 2-D map
+    model: dict | None = None  # segment_model.json: the fitted space, centres, label map, time
 
 
 def segment_users(
@@ -109,7 +111,8 @@ def segment_users(
     blocks = None
     if weights.model_weight() > 0:
         blocks = model_blocks(loaded.model, sequences, on_progress=progress)
-    X, used = segment_space(behaviour, blocks, weights, config.block_dims, config.seed)
+    space = SegmentSpace.fit(behaviour, blocks, weights, config.block_dims, config.seed)
+    X, used = space.transform(behaviour, blocks), space.weights
     progress(ProgressEvent("segment", 0, 1, f"{config.method} on {len(X):,} users"))
     segmenter = Segmenter(
         config.method, config.k, (config.k_min, config.k_max), config.min_cluster_size, config.seed
@@ -132,7 +135,36 @@ def segment_users(
         }
     )
     summary = _summary(segmenter, profiles, config, projection) | {"weights": used}
-    return SegmentResult(assignments, profiles, summary, projection)
+    model = _segment_model(space, segmenter, segmenter.labels_, labels, time.pace)
+    return SegmentResult(assignments, profiles, summary, projection, model)
+
+
+def _segment_model(
+    space: SegmentSpace, segmenter: Segmenter, raw: np.ndarray, final: np.ndarray, pace: bool
+) -> dict | None:
+    """What `assign_segments` needs to place new users without refitting (k-means only)."""
+    centers = getattr(segmenter, "centers_", None)
+    if centers is None:
+        return None
+    label_of = {int(r): int(f) for r, f in zip(raw, final, strict=True)}
+    return {
+        "space": space.to_dict(),
+        "centers": np.asarray(centers).tolist(),
+        "label_of_cluster": [label_of.get(c, c) for c in range(len(centers))],
+        "pace": pace,
+    }
+
+
+def assign_segments(model: dict, behaviour: pd.DataFrame, blocks: ModelBlocks | None) -> np.ndarray:
+    """(n,) segment of each new user: the fitted space's transform, then the nearest centre
+    (transform, never refit: next week's users land in last week's segments)."""
+    X = SegmentSpace.from_dict(model["space"]).transform(behaviour, blocks)
+    centers = np.asarray(model["centers"])
+    nearest = np.empty(len(X), dtype=np.int64)
+    for i in range(0, len(X), 65_536):
+        part = X[i : i + 65_536]
+        nearest[i : i + 65_536] = ((part[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+    return np.asarray(model["label_of_cluster"], dtype=np.int64)[nearest]
 
 
 def _projection(X: np.ndarray, config: SegmentConfig, cache: dict | None) -> tuple:
@@ -224,6 +256,10 @@ def _write(run_dir: Path, result: SegmentResult) -> None:
     _atomic_parquet(run_dir / SEGMENTS_FILE, result.profiles)
     _atomic_parquet(run_dir / ASSIGNMENTS_FILE, result.assignments)
     atomic_write_json(run_dir / SEGMENTS_META_FILE, result.summary)
+    if result.model is not None:
+        atomic_write_json(run_dir / SEGMENT_MODEL_FILE, result.model)
+    else:
+        (run_dir / SEGMENT_MODEL_FILE).unlink(missing_ok=True)
     _atomic_parquet(run_dir / PROJECTION_FILE, result.assignments[["x", "y"]])
     meta = {k: result.projection[k] for k in ("method", "fingerprint")}
     atomic_write_json(run_dir / PROJECTION_META_FILE, meta)

@@ -15,6 +15,7 @@ import sys
 from types import ModuleType
 
 from core.cli import (
+    analyze,
     anomalies,
     datasets,
     evaluate,
@@ -23,6 +24,8 @@ from core.cli import (
     ingest,
     predict,
     report,
+    runs,
+    score,
     segment,
     train,
 )
@@ -33,11 +36,14 @@ COMMAND_MODULES: list[ModuleType] = [
     ingest,
     datasets,
     train,
+    runs,
     evaluate,
     predict,
     report,
     segment,
     anomalies,
+    analyze,
+    score,
     finetune,
     explain,
 ]
@@ -61,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["--"]:  # `torchrun … -m core -- train …`: torchrun's own parser stops at --
+        words = words[1:]
+    args = build_parser().parse_args(words)
     try:
         summary = args.handler(args)
     except BehaviorLensError as error:

@@ -4,6 +4,10 @@ The history is the user's whole sequence, so this answers "what will they do nex
 latest event. Items the user already interacted with are kept (repeat purchases and re-views are
 real behaviour) and flagged with `"seen": true`. Each item carries its readable `label` (from
 the dataset's item table; the id itself when there is none) beside its `id`.
+
+`--all --out FILE` writes every user's top-k instead, a chunk of users at a time, as a long
+table (user_id, rank, item_id, item_label, prob, seen, next_event, next_event_prob; see
+core/analysis/all_predictions.py): formula-safe CSV or Parquet, by the file's extension.
 """
 
 from __future__ import annotations
@@ -24,7 +28,14 @@ HELP = "predict a user's next items and event type with a trained run"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", required=True, help="trained run to predict with")
-    parser.add_argument("--user", required=True, help="user id as it appears in the source file")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="user id as it appears in the source file")
+    who.add_argument(
+        "--all", action="store_true", help="predict for every user and write the table to --out"
+    )
+    parser.add_argument(
+        "--out", default=None, help="with --all: the file to write (.csv or .parquet)"
+    )
     parser.add_argument(
         "--top-k", type=int, default=10, help="how many next items to list (default: 10)"
     )
@@ -37,9 +48,13 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.top_k < 1:
         raise BehaviorLensError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.all != bool(args.out):
+        raise BehaviorLensError("--all and --out go together: --all --out FILE.csv|FILE.parquet")
     workspace = Workspace.at(args.workspace)
     loaded = load_run(workspace, args.run)
     sequences = load_sequences(workspace, loaded.dataset)
+    if args.all:
+        return _predict_all(workspace, loaded, sequences, args)
     user = _user_index(sequences, args.user, loaded.dataset)
     users = np.array([user], dtype=np.int64)
     cutoffs = sequences.offsets[users + 1]
@@ -55,6 +70,27 @@ def run(args: argparse.Namespace) -> dict:
         "items": top_items(item_probs, sequences.item_vocab, args.top_k, seen, catalog),
         "events": ranked_tokens(prediction.event_probs[0], sequences.event_vocab),
     }
+
+
+def _predict_all(
+    workspace: Workspace, loaded: object, sequences: EventSequences, args: argparse.Namespace
+) -> dict:
+    from core.analysis.all_predictions import export_format, export_predictions
+    from core.data.items import load_item_catalog
+    from core.progress import TqdmProgress
+    from core.training.threads import set_training_threads
+
+    export_format(args.out)  # refuse a bad extension before any work
+    set_training_threads(None)  # the idle cores: busy ones make torch's threads wait
+    catalog = load_item_catalog(workspace, loaded.dataset)
+    bar = TqdmProgress()
+    try:
+        summary = export_predictions(
+            loaded, sequences, catalog, args.out, args.top_k, on_progress=bar
+        )
+    finally:
+        bar.close()
+    return {"run": args.run, "dataset": loaded.dataset, **summary}
 
 
 def top_items(

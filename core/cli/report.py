@@ -1,12 +1,16 @@
-"""`python -m core report`: write a self-contained HTML report (or CSV tables) for a dataset."""
+"""`python -m core report`: write a self-contained HTML report (or PDF, or CSV tables)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from core.reports import FORMATS  # a constant only: pandas loads in run()
+
 NAME = "report"
-HELP = "write a self-contained HTML report (or CSV tables) of a dataset and, optionally, a run"
+HELP = (
+    "write a self-contained HTML or PDF report (or CSV tables) of a dataset and, optionally, a run"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--run", default=None, help="run whose metrics, segments and anomalies to include"
     )
     parser.add_argument(
-        "--out", required=True, help="output file (html) or folder (csv), e.g. report.html"
+        "--out",
+        required=True,
+        help="output file (html, pdf) or folder (csv), e.g. report.html or report.pdf",
     )
     parser.add_argument(
-        "--format", choices=("html", "csv"), default="html", help="html file or CSV tables"
+        "--format",
+        choices=FORMATS,
+        default="html",
+        help="html file, pdf file (printed by headless Chromium) or a folder of CSV tables",
     )
     parser.add_argument(
         "--sections",

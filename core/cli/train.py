@@ -86,6 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help=f"random seed ({d['seed']})")
     parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="then evaluate, segment, find session intents and score anomalies (as `analyze`)",
+    )
+    parser.add_argument(
         "--resume",
         action="store_true",
         help="continue the run from its last checkpoint (its saved settings, new --max-minutes)",
@@ -115,6 +120,7 @@ def _train_config(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from core.errors import BehaviorLensError
     from core.progress import TqdmProgress
+    from core.training.distributed import is_main_process
     from core.training.run import ModelOptions, train_run
     from core.workspace import Workspace
 
@@ -125,15 +131,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     except ValueError as error:
         raise BehaviorLensError(f"train: {error}") from error
     progress = TqdmProgress()
+    workspace = Workspace.at(args.workspace)
     try:
-        return train_run(
-            Workspace.at(args.workspace),
+        summary = train_run(
+            workspace,
             args.dataset,
             args.run,
             config,
             options,
             resume=args.resume,
             on_progress=progress,
+            more_work=args.analyze,
         )
+        if args.analyze and summary["stopped"] != "cancelled" and is_main_process():
+            from core.analysis.pipeline import analyze_trained_run
+
+            summary["analysis"] = analyze_trained_run(workspace, args.run, progress).steps
+        return summary
     finally:
         progress.close()

@@ -28,6 +28,7 @@ from core.analysis.behaviour import (
 from core.analysis.events_db import event_types
 from core.analysis.item_labels import label_segment_items, price_frame
 from core.analysis.naming import small_segments_note
+from core.analysis.score_period import DRIFT_FILE, SCORED_DIR, period_row
 from core.analysis.segment_profile import revenue_note
 from core.analysis.time_resolution import dataset_support
 from core.analysis.view_notes import event_types_note
@@ -36,10 +37,19 @@ from core.errors import BehaviorLensError, InputError
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
 from core.reports import sections as build
 from core.reports.html import Section, note, render_document
+from core.reports.omitted import (
+    NO_TIME,
+    Omission,
+    funnel_omission,
+    lacking,
+    not_chosen,
+    paths_omission,
+)
 from core.workspace import Workspace, read_json
 
-SECTION_KEYS = ("summary", "behaviour", "model", "segments", "anomalies")
+SECTION_KEYS = ("summary", "behaviour", "model", "segments", "anomalies", "new_period")
 MODEL_SECTIONS = ("model", "segments", "anomalies")  # shown by default only when a run has them
+OPTIONAL_SECTIONS = {"new_period": "new_periods"}  # section -> the output it shows; no gap if none
 
 # Run-folder files the report reads when present (written by evaluate / segment / anomalies).
 RUN_METRICS_FILE = "metrics.json"  # {model_or_baseline: {metric: value}} or {metric: value}
@@ -68,6 +78,7 @@ class ModelOutputs:
     segments: pd.DataFrame | None = None  # one row per segment (profile and name)
     assignments: pd.DataFrame | None = None  # user_id → segment, for segment_filter
     anomalies: pd.DataFrame | None = None  # user_id, score, reason
+    new_periods: list[dict[str, Any]] | None = None  # drift.json of each scored new period
 
 
 @dataclass
@@ -83,6 +94,7 @@ class _Context:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # for the CSV export
     training_label: str | None = None  # "Barely trained: …" when the run is not above Markov
     catalog: ItemCatalog = field(default_factory=ItemCatalog)  # item labels and prices
+    omitted: list[Omission] = field(default_factory=list)  # the "Not in this report" box
 
 
 def load_run_outputs(workspace: Workspace, run: str) -> ModelOutputs:
@@ -94,7 +106,14 @@ def load_run_outputs(workspace: Workspace, run: str) -> ModelOutputs:
         segments=_read_optional(folder / RUN_SEGMENTS_FILE),
         assignments=_read_optional(folder / RUN_ASSIGNMENTS_FILE),
         anomalies=_read_optional(folder / RUN_ANOMALIES_FILE),
+        new_periods=_new_periods(folder),
     )
+
+
+def _new_periods(run_dir: Path) -> list[dict[str, Any]] | None:
+    """drift.json of every new period scored with the run (`score`), oldest first; None: none."""
+    paths = sorted((run_dir / SCORED_DIR).glob(f"*/{DRIFT_FILE}"), key=lambda p: p.stat().st_mtime)
+    return [read_json(path) for path in paths] or None
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
@@ -132,17 +151,40 @@ def build_report_parts(
     outputs: ModelOutputs | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Like `build_report`, also returning {"sections": keys, "tables": {name: DataFrame}}."""
+    """Like `build_report`, also returning {"sections": keys, "tables": {name: DataFrame},
+    "omitted": [Omission]}: what the report leaves out (a section or a view) and why."""
     context = _context(workspace, dataset, run, segment_filter, options, outputs)
-    keys = _choose_sections(sections, context.outputs, run)
+    wanted = _choose_sections(sections)
+    keys: list[str] = []
+    for key in SECTION_KEYS:  # in report order, so the box lists parts where they would be
+        if key in OPTIONAL_SECTIONS and not getattr(context.outputs, OPTIONAL_SECTIONS[key]):
+            continue  # an extra, not a gap: nothing to say when there is none
+        absent = lacking(key, context.outputs, run)
+        if key in wanted and absent is None:
+            keys.append(key)
+        else:
+            context.omitted.append(absent or not_chosen(key))
     progress = on_progress or ignore_progress
     built: list[Section] = []
     for i, key in enumerate(keys):
         progress(ProgressEvent("report", i, len(keys), key))
         built.append(_SECTION_BUILDERS[key](context))
     progress(ProgressEvent("report", len(keys), len(keys), "done"))
-    html = render_document(_title(context, dataset), _meta(dataset, run, segment_filter), built)
-    return html, {"sections": keys, "tables": context.tables}
+    omitted = _in_report_order(context.omitted)
+    boxed = [(o.title, o.reason) for o in omitted]
+    meta = _meta(dataset, run, segment_filter)
+    if context.training_label:  # on top, whichever sections are shown
+        meta = f"{meta} · {context.training_label}"
+    html = render_document(_title(context, dataset), meta, built, boxed)
+    return html, {"sections": keys, "tables": context.tables, "omitted": omitted}
+
+
+def _in_report_order(omitted: list[Omission]) -> list[Omission]:
+    """Views left out of the behaviour section (funnel, paths…) follow the sections left out
+    before it, so the box reads top to bottom like the report."""
+    rank = {key: i for i, key in enumerate(SECTION_KEYS)}
+    behaviour = rank["behaviour"]
+    return sorted(omitted, key=lambda o: rank.get(o.key, behaviour))
 
 
 def _context(
@@ -179,20 +221,11 @@ def _training_label(workspace: Workspace, run: str) -> str | None:
     return check.label() if check is not None else None
 
 
-def _choose_sections(
-    sections: Sequence[str] | None, outputs: ModelOutputs, run: str | None
-) -> list[str]:
-    """Asked-for sections in report order; by default all of them for a run (a missing part
-    then says how to produce it, rather than vanishing), the data sections alone without one."""
-    if sections is None and run is not None:
-        return list(SECTION_KEYS)
+def _choose_sections(sections: Sequence[str] | None) -> list[str]:
+    """Asked-for sections in report order, all by default. A section whose run output is
+    missing is then left out and listed, with the reason, under "Not in this report"."""
     if sections is None:
-        present = {
-            "model": bool(outputs.metrics),
-            "segments": outputs.segments is not None,
-            "anomalies": outputs.anomalies is not None,
-        }
-        return [key for key in SECTION_KEYS if present.get(key, True)]
+        return list(SECTION_KEYS)
     unknown = [key for key in sections if key not in SECTION_KEYS]
     if unknown:
         raise BehaviorLensError(
@@ -250,16 +283,20 @@ def _behaviour(context: _Context) -> Section:
         context.tables["funnel"] = table
         parts.append(build.funnel_html(table, options.funnel_within))
     else:
-        parts.append(note(event_types_note(kinds) or "No funnel: pick at least two steps."))
+        context.omitted.append(funnel_omission(kinds, steps))
     if context.manifest.get("has_time", True):
         parts += _time_parts(context)
     else:
-        parts.append(note("No volume or retention: the source file has no timestamps."))
+        context.omitted.append(NO_TIME)
     if len(kinds) >= 2:
         paths = top_paths(path, PathsConfig(length=options.path_length), users)
         context.tables["paths"] = paths.paths.assign(steps=paths.paths["steps"].map(" > ".join))
         context.tables["path_links"] = paths.links
         parts.append(build.paths_html(paths))
+    else:
+        context.omitted.append(paths_omission(kinds))
+    if not parts:
+        parts.append(note(event_types_note(kinds) or "Nothing to show for this log."))
     return build.behaviour_section(parts)
 
 
@@ -306,7 +343,14 @@ def _anomalies(context: _Context) -> Section:
     return build.anomalies_section(anomalies, context.run)
 
 
+def _new_period(context: _Context) -> Section:
+    periods = context.outputs.new_periods or []
+    context.tables["new_period"] = pd.DataFrame([period_row(p) for p in periods])
+    return build.new_period_section(periods)
+
+
 _SECTION_BUILDERS = {
+    "new_period": _new_period,
     "summary": _summary,
     "behaviour": _behaviour,
     "model": _model,

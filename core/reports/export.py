@@ -1,7 +1,7 @@
-"""Write a report to disk: one HTML file, or a folder of CSV tables (`--format csv`).
+"""Write a report to disk: one HTML file, the same report as PDF, or a folder of CSV tables.
 
-PDF is not offered: no well-kept library here renders HTML to PDF offline without a browser
-or heavy native dependencies; the HTML report prints to PDF from any browser (print CSS included).
+The PDF is the HTML report printed by headless Chromium (core.reports.pdf), so both hold the
+same content; the engine is looked up before the report is built, so a missing one fails fast.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from typing import Any, Literal
 
 from core.errors import BehaviorLensError
 from core.progress import ProgressCallback
+from core.reports import FORMATS
 from core.reports.build import ModelOutputs, ReportOptions, build_report_parts
 from core.reports.csv_safe import write_csv_safe
+from core.reports.pdf import find_chromium, write_pdf
 from core.workspace import Workspace, atomic_write_text
 
-Format = Literal["html", "csv"]
-FORMATS = ("html", "csv")
+Format = Literal["html", "pdf", "csv"]  # one of FORMATS
 
 
 def write_report(
@@ -32,24 +33,34 @@ def write_report(
     outputs: ModelOutputs | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Build and write the report; return {"out", "bytes", "sections", "files"}.
+    """Build and write the report; return {"out", "bytes", "sections", "not_in_report",
+    "files"}. `not_in_report` lists each left-out part with its reason and, where a command
+    produces it, that command ("how").
 
-    html: `out` is the file. csv: `out` is a folder receiving one CSV per table.
+    html, pdf: `out` is the file. csv: `out` is a folder receiving one CSV per table.
     """
     if format not in FORMATS:
         raise BehaviorLensError(f"report format must be one of {FORMATS}, got {format!r}")
+    out = Path(out)
+    if format == "csv" and out.exists() and not out.is_dir():
+        raise BehaviorLensError(f"{out}: --format csv writes a folder of tables; give a folder")
+    engine = find_chromium() if format == "pdf" else None  # before minutes of building
     html, parts = build_report_parts(
         workspace, dataset, run, sections, segment_filter, options, outputs, on_progress
     )
-    out = Path(out)
+    summary = {
+        "out": str(out),
+        "sections": parts["sections"],
+        "not_in_report": [omission.as_dict() for omission in parts["omitted"]],
+    }
     if format == "html":
         atomic_write_text(out, html)
-        return {"out": str(out), "bytes": out.stat().st_size, "sections": parts["sections"]}
-    if out.exists() and not out.is_dir():
-        raise BehaviorLensError(f"{out}: --format csv writes a folder of tables; give a folder")
+        return summary | {"bytes": out.stat().st_size}
+    if format == "pdf":
+        return summary | {"bytes": write_pdf(html, out, engine)}
     files, total = [], 0
     for name, table in parts["tables"].items():
         path = out / f"{name}.csv"
         total += write_csv_safe(table, path)
         files.append(str(path))
-    return {"out": str(out), "bytes": total, "sections": parts["sections"], "files": files}
+    return summary | {"bytes": total, "files": files}

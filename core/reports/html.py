@@ -8,6 +8,7 @@ reaches the page only through `esc` or `table_html`, which escape it: a user id 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from html import escape
@@ -36,7 +37,25 @@ th{background:#f9fafb;color:#374151;font-weight:600;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 nav{padding:12px 24px}nav ol{font-size:14px;margin:0;padding-left:20px;columns:2}
 svg{display:block;margin:8px 0;max-width:100%;height:auto}
-@media print{body{background:#fff}main{padding:0}section,nav{border:0;box-shadow:none}}
+aside.omitted{background:#f9fafb;border:1px solid #e5e7eb;border-left:4px solid #9ca3af;
+border-radius:6px;padding:6px 18px;margin:0 0 18px;font-size:13px}
+aside.omitted h2{font-size:15px;margin:6px 0;padding:0;border:0}
+aside.omitted ul{margin:4px 0;padding-left:18px}
+""".strip()
+# Print (and PDF, core.reports.pdf): A4, page numbers, no scroll boxes (a scrolled-off column
+# would be lost on paper), headings kept with what follows, charts and table rows never cut.
+PRINT_CSS = """
+@page{size:A4;margin:15mm 14mm 17mm;
+@bottom-right{content:"Page " counter(page) " of " counter(pages);font:9pt system-ui,sans-serif;
+color:#6b7280}}
+@media print{body{background:#fff;font-size:11pt;-webkit-print-color-adjust:exact;
+print-color-adjust:exact}
+main{max-width:none;padding:0}section,nav{border:0;box-shadow:none;padding:0 0 4mm;margin:0}
+h2,h3{break-after:avoid}h1{font-size:20pt}h2{font-size:15pt}h3{font-size:12pt}
+svg,tr,p.note,p.warning,aside.omitted,nav{break-inside:avoid}
+div.table-wrap{overflow:visible;break-inside:avoid}
+table{width:100%;font-size:9pt}thead{display:table-header-group}
+th{white-space:normal}td{overflow-wrap:break-word}nav a{color:inherit;text-decoration:none}}
 """.strip()
 
 
@@ -102,8 +121,18 @@ def note(text: str) -> str:
     return f'<p class="note">{esc(text)}</p>'
 
 
-def render_document(title: str, meta: str, sections: list[Section]) -> str:
-    """The whole page: title, a table of contents, then each section under its anchor."""
+def omitted_html(omitted: Sequence[tuple[str, str]]) -> str:
+    """The "Not in this report" box: one line per (part title, reason in analyst words)."""
+    if not omitted:
+        return ""
+    items = "".join(f"<li><b>{esc(title)}</b>: {esc(reason)}</li>" for title, reason in omitted)
+    return f'<aside class="omitted"><h2>Not in this report</h2><ul>{items}</ul></aside>'
+
+
+def render_document(
+    title: str, meta: str, sections: list[Section], omitted: Sequence[tuple[str, str]] = ()
+) -> str:
+    """The whole page: title, a table of contents, what was left out, then each section."""
     toc = "".join(f'<li><a href="#{esc(s.key)}">{esc(s.title)}</a></li>' for s in sections)
     body = "".join(
         f'<section id="{esc(s.key)}"><h2>{esc(s.title)}</h2>{s.body}</section>' for s in sections
@@ -112,7 +141,7 @@ def render_document(title: str, meta: str, sections: list[Section]) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
+        f"<title>{esc(title)}</title><style>{CSS}\n{PRINT_CSS}</style></head>"
         f'<body><main><h1>{esc(title)}</h1><p class="meta">{esc(meta)}</p>'
-        f"<nav><ol>{toc}</ol></nav>{body}</main></body></html>\n"
+        f"<nav><ol>{toc}</ol></nav>{omitted_html(omitted)}{body}</main></body></html>\n"
     )

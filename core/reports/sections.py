@@ -14,9 +14,11 @@ import pandas as pd
 from core.analysis.anomaly_flags import METHOD_NOTE, FlagConfig, summarize, with_flags
 from core.analysis.paths import PathsResult
 from core.analysis.retention import retention_matrix
+from core.analysis.score_period import PERIOD_PERCENT, period_row
 from core.analysis.summary import DataSummary
 from core.analysis.view_notes import PATHS_MERGED_NOTE, event_types_note
 from core.reports.html import Section, esc, note, table_html
+from core.reports.omitted import SECTION_TITLES
 from core.reports.svg import bar_chart, heatmap, line_chart
 
 MAX_VOLUME_SERIES = 6  # event types drawn in the volume chart; the rest are summed as "(other)"
@@ -46,12 +48,8 @@ ANOMALY_COLUMNS = {
     "events": "Events",
     "reason": "Why it stands out",
 }
-# How to produce each model-based section (CLI command, dashboard page) when it is missing.
-HOW_TO_PRODUCE = {
-    "model metrics": ("evaluate", "Train"),
-    "segments": ("segment", "Segments"),
-    "anomaly scores": ("anomalies", "Anomalies"),
-}
+# The dashboard page that produces each model-based part, named when a part is missing.
+PRODUCED_ON = {"model metrics": "Train", "segments": "Segments", "anomaly scores": "Anomalies"}
 
 
 def summary_section(summary: DataSummary) -> Section:
@@ -74,7 +72,7 @@ def summary_section(summary: DataSummary) -> Section:
         "<h3>Session length</h3>",
         table_html(summary.session_length),
     ]
-    return Section("summary", "Data summary", "".join(body))
+    return Section("summary", SECTION_TITLES["summary"], "".join(body))
 
 
 def funnel_html(funnel: pd.DataFrame, within: str) -> str:
@@ -130,7 +128,7 @@ def paths_html(paths: PathsResult, merged: bool = True) -> str:
 
 def behaviour_section(parts: list[str]) -> Section:
     """Funnel, volume, retention and paths, each already rendered (absent ones left out)."""
-    return Section("behaviour", "Behaviour analytics", "".join(parts))
+    return Section("behaviour", SECTION_TITLES["behaviour"], "".join(parts))
 
 
 def model_section(
@@ -143,7 +141,7 @@ def model_section(
     lead = f'<p class="warning">{esc(warning)}</p>' if warning else ""
     if not metrics:
         body = lead + note(missing("model metrics", run))
-        return Section("model", "Model quality vs baselines", body)
+        return Section("model", SECTION_TITLES["model"], body)
     nested = all(isinstance(value, dict) for value in metrics.values())
     rows = metrics if nested else {"model": metrics}
     frame = pd.DataFrame(
@@ -154,7 +152,7 @@ def model_section(
     )
     text = {k: v for k, v in next(iter(rows.values())).items() if not _is_number(v)}
     context = note(", ".join(f"{k}: {v}" for k, v in text.items())) if text else ""
-    return Section("model", "Model quality vs baselines", lead + context + table_html(frame))
+    return Section("model", SECTION_TITLES["model"], lead + context + table_html(frame))
 
 
 def segments_section(
@@ -166,7 +164,7 @@ def segments_section(
     is a sentence about what could not be computed (e.g. revenue without a purchase event).
     """
     if segments is None or segments.empty:
-        return Section("segments", "Segments", note(missing("segments", run)))
+        return Section("segments", SECTION_TITLES["segments"], note(missing("segments", run)))
     frame = segments.sort_values("size", ascending=False) if "size" in segments else segments
     chart = ""
     label = next((c for c in ("name", "segment") if c in frame), None)
@@ -181,7 +179,9 @@ def segments_section(
         chart = bar_chart(labels, list(frame["size"]), "Segment sizes", notes=notes or ())
     table = table_html(curated(frame, SEGMENT_COLUMNS), percent=SEGMENT_PERCENT)
     extra = note(remark) if remark else ""
-    return Section("segments", "Segments", chart + table + extra + note(FULL_DATA_NOTE))
+    return Section(
+        "segments", SECTION_TITLES["segments"], chart + table + extra + note(FULL_DATA_NOTE)
+    )
 
 
 def anomalies_section(
@@ -190,7 +190,9 @@ def anomalies_section(
     """How many users are flagged at `rate` (default `FlagConfig`), then the most anomalous
     users (highest score first) with the reason for each."""
     if anomalies is None or anomalies.empty:
-        return Section("anomalies", "Top anomalies", note(missing("anomaly scores", run)))
+        return Section(
+            "anomalies", SECTION_TITLES["anomalies"], note(missing("anomaly scores", run))
+        )
     frame, intro = anomalies, ""
     if "score" in frame:
         rate = rate or FlagConfig().false_alarm_rate
@@ -199,10 +201,21 @@ def anomalies_section(
     shown = min(len(frame), MAX_ANOMALY_ROWS)
     intro += note(f"The {shown:,} highest-scoring of {len(frame):,} scored users.")
     table = table_html(curated(frame, ANOMALY_COLUMNS), max_rows=shown, percent=ANOMALY_PERCENT)
-    return Section("anomalies", "Top anomalies", intro + table + note(FULL_DATA_NOTE))
+    return Section("anomalies", SECTION_TITLES["anomalies"], intro + table + note(FULL_DATA_NOTE))
 
 
-FULL_DATA_NOTE = "Every measure, for every row, is in the CSV export (report --format csv)."
+def new_period_section(periods: list[dict[str, Any]]) -> Section:
+    """Each scored new period: the verdict, then quality beside the baselines and drift."""
+    parts = []
+    for period in periods:
+        parts.append(f"<h3>{esc(period.get('dataset', ''))}</h3>")
+        parts.append(note(str(period.get("verdict", ""))))
+    frame = pd.DataFrame([period_row(p) for p in periods])
+    parts.append(table_html(frame, percent=PERIOD_PERCENT))
+    return Section("new_period", SECTION_TITLES["new_period"], "".join(parts))
+
+
+FULL_DATA_NOTE = "Every measure, for every row, is in the CSV tables exported with this report."
 
 
 def curated(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -217,14 +230,11 @@ def curated(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
 
 
 def missing(what: str, run: str | None) -> str:
-    """One line saying how to produce a missing model-based section."""
-    command, page = HOW_TO_PRODUCE.get(what, ("", ""))
-    if run is None or not command:
-        return f"No {what}: build the report for a trained run (--run RUN) that has them."
-    return (
-        f"No {what} for run {run} yet: run `python -m core {command} --run {run}` "
-        f"(or use the {page} page of the dashboard), then rebuild this report."
-    )
+    """One line, in analyst words, saying where a missing model-based part is produced."""
+    page = PRODUCED_ON.get(what)
+    if run is None or page is None:
+        return f"No {what}: choose a trained model run that has them."
+    return f"No {what} for run {run} yet: compute them on the {page} page, then rebuild the report."
 
 
 def _is_number(value: Any) -> bool:

@@ -37,7 +37,10 @@ def bar_chart(
 ) -> str:
     """Horizontal bars, one per label, the value (or `notes[i]`) printed at the bar's end."""
     widest = max((_text_width(_clip(label, 36)) for label in labels), default=0.0)
-    row, left, right = 26, min(max(widest + 16, 90), 280), 120
+    texts = [notes[i] if i < len(notes) else _number(v) for i, v in enumerate(values)]
+    widest_note = max((_text_width(text) for text in texts), default=0.0)
+    row, left = 26, min(max(widest + 16, 90), 280)
+    right = min(max(widest_note + 12, 120), WIDTH / 2)  # the longest note fits past its bar
     top = max((float(v) for v in values), default=0.0) or 1.0
     body = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
@@ -48,8 +51,7 @@ def bar_chart(
             f'<rect x="{left}" y="{y + 3}" width="{length:.1f}" height="{row - 8}" '
             f'fill="{PALETTE[0]}"/>'
         )
-        note = notes[i] if i < len(notes) else _number(value)
-        body.append(_text(left + length + 6, y + 15, note))
+        body.append(_text(left + length + 6, y + 15, texts[i]))
     return _svg(20 + len(labels) * row, body, title)
 
 

@@ -25,11 +25,22 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class ProgressFile:
+    """progress.jsonl: one JSON object per line, appended (the dashboard reads it back)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / "progress.jsonl"
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
 class ProgressLog:
     """Reports batches and evaluations to `on_progress` and appends them to progress.jsonl."""
 
     def __init__(self, run_dir: Path, on_progress: ProgressCallback | None = None) -> None:
-        self.path = run_dir / "progress.jsonl"
+        self.file = ProgressFile(run_dir)
         self.on_progress = on_progress
 
     def on_batch_end(self, trainer: Trainer) -> None:
@@ -54,8 +65,7 @@ class ProgressLog:
             "elapsed": round(s.elapsed, 2),
             "eta": eta,
         }
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        self.file.append(record)
         if self.on_progress is not None:
             metrics = {"loss": s.last_loss} if s.last_loss is not None else {}
             if val:
@@ -73,11 +83,14 @@ def _eta(elapsed: float, step: int, total: int) -> float | None:
 class StatusFile:
     """status.json: {"state", "pid", "started", "updated", "message"}; written atomically."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.path = run_dir / "status.json"
         self.started = now()
+        self.enabled = enabled  # False on torchrun ranks other than 0: one writer
 
     def write(self, state: str, message: str = "") -> None:
+        if not self.enabled:
+            return
         atomic_write_json(
             self.path,
             {

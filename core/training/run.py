@@ -22,6 +22,7 @@ from core.evaluation.leave_one_out import eligible_users, evaluate
 from core.model.config import ModelConfig
 from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
+from core.training import distributed
 from core.training.callbacks import Checkpointer, ProgressLog, StatusFile, now
 from core.training.checkpoint import read_resume_state, resolve_device, restore_resume
 from core.training.config import ModelOptions, TrainConfig
@@ -58,8 +59,13 @@ def train_run(
     options: ModelOptions | None = None,
     resume: bool = False,
     on_progress: ProgressCallback | None = None,
+    more_work: bool = False,
 ) -> dict[str, Any]:
-    """Loads the dataset and trains runs/RUN on it (see `train_on_sequences`)."""
+    """Loads the dataset and trains runs/RUN on it (see `train_on_sequences`).
+
+    `more_work`: the caller goes on with the run (analysis), so a completed training leaves
+    status.json "analyzing" rather than "finished" and the dashboard keeps following the job.
+    """
     from core.data.store import load_sequences
 
     run_dir = workspace.run_dir(run)
@@ -67,7 +73,7 @@ def train_run(
         dataset = read_resume_state(run_dir).get("dataset", dataset)
     sequences = load_sequences(workspace, dataset)
     return train_on_sequences(
-        sequences, dataset, run_dir, train_config, options, resume, on_progress
+        sequences, dataset, run_dir, train_config, options, resume, on_progress, None, more_work
     )
 
 
@@ -80,6 +86,7 @@ def train_on_sequences(
     resume: bool = False,
     on_progress: ProgressCallback | None = None,
     extra_callbacks: list[Any] | None = None,
+    more_work: bool = False,
 ) -> dict[str, Any]:
     """Trains (or resumes) a run; returns {"run", "epochs", "best_epoch", "val", "seconds", ...}.
 
@@ -87,6 +94,8 @@ def train_on_sequences(
     session, taken from `train_config`; `options` are ignored.
     """
     started = time.monotonic()
+    context = distributed.from_environment()  # torchrun: this process's rank; else 1 process
+    distributed.init(context, resolve_device(train_config.device))  # waits for every rank
     state = _prepare(run_dir, resume)
     if state is not None:
         budget = train_config.max_minutes
@@ -96,19 +105,22 @@ def train_on_sequences(
         model_config = model_config_for(
             sequences, options or ModelOptions(), train_config.objective
         )
-    trainer = _build_trainer(sequences, model_config, train_config)
+    trainer = _build_trainer(sequences, model_config, train_config, context)
     if state is not None:
         if state.get("vocab_hash") != vocab_hash(sequences):
             raise BehaviorLensError(f"{run_dir}: dataset {dataset!r} changed since this run began")
         restore_resume(run_dir, trainer, state)
-    status = StatusFile(run_dir)
+    status = StatusFile(run_dir, enabled=context.is_main)  # rank 0 alone writes files
     trainer.callbacks = [
         ProgressLog(run_dir, on_progress),
         Checkpointer(run_dir, _meta_builder(run_dir.name, dataset, sequences, status.started)),
         status,
         *(extra_callbacks or []),
-    ]
-    final = _fit(trainer, status)
+    ] if context.is_main else []  # fmt: skip
+    try:
+        final = _fit(trainer, status, "analyzing" if more_work else "finished")
+    finally:
+        distributed.shutdown(context)
     return {
         "run": run_dir.name,
         "dataset": dataset,
@@ -135,11 +147,17 @@ def _prepare(run_dir: Path, resume: bool) -> dict[str, Any] | None:
 
 
 def _build_trainer(
-    sequences: EventSequences, model_config: ModelConfig, config: TrainConfig
+    sequences: EventSequences,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    context: distributed.DistContext | None = None,
 ) -> Trainer:
-    torch.manual_seed(config.seed)
-    model = BehaviorTransformer(model_config).to(resolve_device(config.device))
-    return Trainer(model, sequences, config, evaluator=_validator(sequences, config))
+    context = context or distributed.DistContext()
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    device = distributed.device_for(context, resolve_device(config.device))
+    model = BehaviorTransformer(model_config).to(device)
+    validator = _validator(sequences, config)
+    return Trainer(model, sequences, config, evaluator=validator, dist_context=context)
 
 
 def _validator(sequences: EventSequences, config: TrainConfig) -> Any:
@@ -184,7 +202,7 @@ def _meta_builder(run: str, dataset: str, sequences: EventSequences, created: st
     return meta
 
 
-def _fit(trainer: Trainer, status: StatusFile) -> Any:
+def _fit(trainer: Trainer, status: StatusFile, done_state: str = "finished") -> Any:
     status.write("running", "training started")
     try:
         with _sigterm_stops(trainer):
@@ -196,7 +214,7 @@ def _fit(trainer: Trainer, status: StatusFile) -> Any:
         status.write("cancelled", f"stopped at epoch {final.epoch}, step {final.step}; --resume")
     else:
         status.write(
-            "finished", f"{final.stop_reason or 'completed'}; best epoch {final.best_epoch}"
+            done_state, f"{final.stop_reason or 'completed'}; best epoch {final.best_epoch}"
         )
     return final
 

@@ -26,11 +26,19 @@ from core.model.losses import NegativeSampler
 from core.model.precision import cpu_bf16_matmul_is_faster
 from core.model.transformer import BehaviorTransformer
 from core.training.config import TrainConfig
+from core.training.distributed import (
+    DistContext,
+    average_gradients,
+    broadcast,
+    max_over_ranks,
+    shard,
+)
 from core.training.objectives import CausalObjective, MaskedObjective, NspObjective
 from core.training.optim import build_optimizer, lr_at
 from core.training.threads import set_training_threads
 from core.training.windows import FlatInputs, training_ends
 
+STOP_CODES = (None, "budget", "early_stopping", "cancelled")  # stronger reasons win across ranks
 SORT_CHUNK = 64  # batches per length-sorted chunk: enough to trim padding, little order bias
 
 
@@ -73,8 +81,10 @@ class Trainer:
         config: TrainConfig,
         callbacks: list[Any] | None = None,
         evaluator: Evaluator | None = None,
+        dist_context: DistContext | None = None,
     ) -> None:
         self.model, self.config = model, config
+        self.dist = dist_context or DistContext()  # torchrun: this rank's share of each batch
         self.device = next(model.parameters()).device
         if self.device.type == "cpu":
             set_training_threads(config.threads)
@@ -123,13 +133,14 @@ class Trainer:
         if self.state.batch == 0:
             self._seed_epoch(self.state.epoch)
         for users in batches[self.state.batch :]:
-            self.state.last_loss = self.train_step(users)
+            self.state.last_loss = self.train_step(shard(users, self.dist))
             self.state.batch += 1
             self.state.step += 1
             self.state.elapsed = time.monotonic() - started
             self._notify("on_batch_end")
             if self._over_budget():
-                self._stop = "budget"
+                self._stop = self._stop or "budget"
+            self._agree_on_stop()
             if self._stop is not None:
                 return
         self.state.epoch += 1
@@ -145,7 +156,8 @@ class Trainer:
         for i in range(0, len(users), chunk):
             part = users[i : i + chunk][np.argsort(-lengths[i : i + chunk], kind="stable")]
             batches += [part[j : j + size] for j in range(0, len(part), size)]
-        return [batches[k] for k in rng.permutation(len(batches))]
+        batches = [batches[k] for k in rng.permutation(len(batches))]
+        return [b for b in batches if len(b) >= self.dist.world]  # every rank gets a user
 
     def train_step(self, users: np.ndarray) -> float:
         """One optimizer step on a batch of users; returns the loss."""
@@ -155,6 +167,7 @@ class Trainer:
         with self._autocast():
             loss = self.batch_loss(users)
         loss.backward()
+        average_gradients(self.model, self.dist)  # torchrun: the mean over ranks, then clip
         if self.config.grad_clip > 0:
             clip_gradients(self.model, self.config.grad_clip)
         self.optimizer.step()
@@ -176,8 +189,10 @@ class Trainer:
             loss = self.model.item_head.loss(
                 hidden[real], targets[real], self.sampler, self.bf16_matmuls
             )
-        else:  # only item-less targets in this batch: the event head still learns from them
-            loss = hidden.sum() * 0.0
+        else:  # only item-less targets in this batch: the event head still learns from them;
+            # a zero dense term keeps the item table's gradient dense (the sparse input lookup
+            # alone would leave a sparse one, which clipping cannot take)
+            loss = hidden.sum() * 0.0 + self.model.item_head.embedding.weight.sum() * 0.0
         if self.config.event_weight > 0 and self.model.config.num_events > 4:
             events = batch.event_targets.to(self.device)[mask]  # (n,)
             loss = loss + self.config.event_weight * self.model.event_head.loss(hidden, events)
@@ -195,7 +210,10 @@ class Trainer:
         if not (due or self._stop is not None):
             self.improved = False
             return
-        self._record(self.evaluator(self.model) if self.evaluator is not None else None)
+        metrics = None
+        if self.evaluator is not None and self.dist.is_main:
+            metrics = self.evaluator(self.model)
+        self._record(broadcast(metrics, self.dist))  # rank 0 evaluates; every rank records
 
     def _record(self, metrics: dict[str, Any] | None) -> None:
         metric = float(metrics.get("ndcg@10", 0.0)) if metrics else math.inf
@@ -221,8 +239,19 @@ class Trainer:
             self._stop = "early_stopping"
 
     def _seed_epoch(self, epoch: int) -> None:
-        torch.manual_seed(self.config.seed * 1_000_003 + epoch)
-        self.rng = np.random.default_rng([self.config.seed, epoch, 2])
+        rank = self.dist.rank  # each rank masks and drops out its own share differently
+        torch.manual_seed(self.config.seed * 1_000_003 + epoch + 7_919 * rank)
+        self.rng = np.random.default_rng([self.config.seed, epoch, 2, rank])
+
+    def _agree_on_stop(self) -> None:
+        """torchrun: a stop on any rank (budget, cancel, early stop) stops every rank, with the
+        strongest reason, at the same step."""
+        if not self.dist.active:
+            return
+        code = STOP_CODES.index(self._stop) if self._stop in STOP_CODES else 0
+        agreed = max_over_ranks(code, self.dist)
+        if agreed:
+            self._stop = STOP_CODES[agreed]
 
     def _budget_used(self) -> float | None:
         """Share of this session's --max-minutes budget spent, or None without a budget."""

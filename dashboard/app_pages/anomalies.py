@@ -58,7 +58,7 @@ st.caption(anomaly_flags.METHOD_NOTE)
 st.plotly_chart(charts.score_histogram(ranked, flags.lowest_flagged_score), key="ano_hist")
 
 top = st.slider(
-    "Show the top", 5, max(5, min(200, len(ranked))), min(20, len(ranked)), key="ano_top"
+    "Show the top", 5, max(5, min(200, len(ranked))), min(20, len(ranked)), key=f"ano_top_{run}"
 )
 wanted = ("user_id", "score", "false_alarm_rate", "flagged", "reason", "events", "seconds")
 columns = [c for c in wanted if c in ranked]

@@ -31,7 +31,7 @@ with right:
         "Session (the view covers the history up to its end)",
         sessions,
         index=len(sessions) - 1,
-        key="att_session",
+        key=f"att_session_{context.run}_{user_id}",  # sessions of this user
         format_func=lambda s: f"session {s}",
     )
 
@@ -61,12 +61,15 @@ with widgets.friendly_errors("Explanation"):
         layers, heads = view.attention.shape[:2]
         c1, c2 = st.columns(2)
         layer = c1.selectbox(
-            "Layer", range(layers), format_func=lambda i: f"layer {i + 1}", key="att_layer"
+            "Layer",
+            range(layers),
+            format_func=lambda i: f"layer {i + 1}",
+            key=f"att_layer_{context.run}",
         )
         head = c2.selectbox(
             "Head",
             ["average", *range(heads)],
-            key="att_head",
+            key=f"att_head_{context.run}",  # layers and heads of this run
             format_func=lambda h: "all heads (average)" if h == "average" else f"head {h + 1}",
         )
         weights = (

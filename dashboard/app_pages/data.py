@@ -11,7 +11,10 @@ ws = state.workspace()
 st.title("Data")
 
 with st.expander("Add a dataset", icon=":material/add:", expanded=not ws.dataset_names()):
-    upload.add_dataset(ws, key="data_add")
+    mapping = upload.add_dataset(ws, key="data_add")
+if mapping:  # the profile below would be another dataset's, read as the new file's
+    st.info("Map the new file's columns above and press **Ingest**: its profile appears here.")
+    st.stop()
 
 dataset = widgets.dataset_picker(ws, key="data")
 if dataset is None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.analysis.all_predictions import predictions_csv
 from core.analysis.item_labels import option_text
 from core.analysis.timeline import session_steps
 from core.analysis.view_notes import event_types_note
 from core.data.vocab import NUM_RESERVED
 from dashboard import state
-from dashboard.components import charts, model_views, widgets
+from dashboard.components import charts, insights, model_views, widgets
 
 ws = state.workspace()
 root = str(ws.root)
@@ -76,11 +77,11 @@ st.markdown(
 events = list(sequences.event_vocab.tokens[3:])
 suggested = [str(i) for i in now.items["item"]] if now is not None else []
 c1, c2, c3 = st.columns([2, 2, 1])
-event = c1.selectbox("Event", events, key="pred_wi_event")
+event = c1.selectbox("Event", events, key=f"pred_wi_event_{context.run}")
 item = c2.selectbox(
     "Item (top predictions, or type any item id)",
     suggested,
-    key=f"pred_wi_item_{len(appended)}",
+    key=f"pred_wi_item_{context.run}_{user_id}_{len(appended)}",  # typed items stay put
     accept_new_options=True,
     format_func=lambda i: option_text(i, catalog),
 )
@@ -118,3 +119,34 @@ if st.button("Generate", key="pred_gen"):
             root, context.run, stamp, base + tuple(appended), int(steps), int(seed)
         )
         st.dataframe(generated, hide_index=True, key="pred_generated")
+
+st.subheader("Every user's predictions")
+st.caption(
+    f"The {top_k} most likely next items of every user ({sequences.num_users:,} users), with "
+    "their probabilities, whether the user already had each item, and the most likely next "
+    "event type: one row per user and item, ready for a spreadsheet."
+)
+export = state.get(state.PRED_EXPORT) or {}
+if insights.compute_action(
+    "Prepare the file",
+    f"Predicting for {sequences.num_users:,} users",
+    lambda p: state.put(
+        state.PRED_EXPORT,
+        {
+            "run": context.run,
+            "top_k": top_k,
+            "data": predictions_csv(context.loaded, sequences, catalog, top_k, on_progress=p),
+        },
+    ),
+    key="pred_export",
+    primary=False,
+):
+    export = state.get(state.PRED_EXPORT) or {}
+if export.get("run") == context.run and export.get("top_k") == top_k:
+    st.download_button(
+        "Download predictions (CSV)",
+        export["data"],
+        file_name=f"predictions-{context.run}-top{top_k}.csv",
+        mime="text/csv",
+        key="pred_export_download",
+    )

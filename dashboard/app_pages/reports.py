@@ -1,4 +1,4 @@
-"""Reports: choose a segment and sections, preview, download HTML or CSV tables."""
+"""Reports: choose a segment and sections, preview, download HTML, PDF or CSV tables."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.analysis import run_info
+from core.analysis import run_info, runs_table
 from core.reports.build import build_report_parts
 from core.reports.csv_safe import write_csv_safe
+from core.reports.pdf import PdfEngineMissing, find_chromium, html_to_pdf
 from dashboard import state
 from dashboard.components import insights, widgets
 
@@ -26,15 +27,22 @@ SECTIONS = {
 
 ws = state.workspace()
 st.title("Reports")
-st.caption("A self-contained HTML file (opens offline, no scripts) or spreadsheet-safe CSV tables.")
+st.caption(
+    "A self-contained HTML file (opens offline, no scripts), the same report as a PDF to attach "
+    "to an e-mail, or spreadsheet-safe CSV tables."
+)
 
 dataset = widgets.require_dataset(ws, key="rep")
 
 runs = run_info.runs_of(ws, dataset)
+# Open on the tab's run (a run just trained is adopted by require_dataset), else the dataset's
+# default or newest run: never simply the first name.
+opened = state.get(state.RUN)
+opened = opened if opened in runs else runs_table.preferred_run(ws, dataset)
 run = st.selectbox(
     "Model run",
     [None, *runs],
-    index=1 if runs else 0,
+    index=runs.index(opened) + 1 if opened in runs else 0,
     key=f"rep_run_{dataset}",
     format_func=lambda r: "none: behaviour sections only" if r is None else r,
 )
@@ -72,7 +80,8 @@ if st.button("Build report", type="primary", key="rep_build", disabled=not secti
         html, parts = build_report_parts(
             ws, dataset, run=run, sections=sections, segment_filter=segment, outputs=outputs
         )
-        state.put(state.REPORT, {"html": html, "tables": parts["tables"], "dataset": dataset})
+        built = {"html": html, "tables": parts["tables"], "dataset": dataset, "run": run}
+        state.put(state.REPORT, built)
 
 
 def csv_zip(tables: dict) -> bytes:
@@ -87,8 +96,8 @@ def csv_zip(tables: dict) -> bytes:
 
 
 report = state.get(state.REPORT)
-if report and report["dataset"] == dataset:
-    c1, c2, _ = st.columns([1, 1, 2])
+if report and (report["dataset"], report.get("run")) == (dataset, run):  # never another run's
+    c1, c2, c3, _ = st.columns([1, 1, 1, 1])
     c1.download_button(
         "Download HTML",
         report["html"],
@@ -97,7 +106,20 @@ if report and report["dataset"] == dataset:
         key="rep_dl_html",
         type="primary",
     )
-    c2.download_button(
+    try:
+        engine = find_chromium()
+    except PdfEngineMissing as missing:
+        c2.caption(missing.analyst_message)
+    else:
+        html = report["html"]
+        c2.download_button(
+            "Download PDF",
+            lambda: html_to_pdf(html, engine),  # printed only when clicked (a few seconds)
+            file_name=f"{dataset}-report.pdf",
+            mime="application/pdf",
+            key="rep_dl_pdf",
+        )
+    c3.download_button(
         "Download CSV tables (zip)",
         csv_zip(report["tables"]),
         file_name=f"{dataset}-tables.zip",

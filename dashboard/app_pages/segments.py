@@ -50,7 +50,7 @@ st.caption(
 )
 event = st.plotly_chart(
     charts.segment_map(assignments),
-    key="seg_map",
+    key=f"seg_map_{run}",  # a selection belongs to one run's map
     on_select="rerun",
     selection_mode=("lasso", "box"),
 )
@@ -110,9 +110,11 @@ else:
 
 with st.expander("Rename segments"):
     st.caption("Names are saved in the run folder (segment_names.json) and used by reports.")
-    with st.form("seg_rename_form"):
+    with st.form(f"seg_rename_form_{run}"):
         edited = {
-            s: st.text_input(f"Segment {s} (auto: {auto})", value=names[s], key=f"seg_name_{s}")
+            s: st.text_input(
+                f"Segment {s} (auto: {auto})", value=names[s], key=f"seg_name_{run}_{s}"
+            )
             for s, auto in zip(
                 profiles["segment"],
                 profiles["auto_name"] if "auto_name" in profiles else profiles["name"],

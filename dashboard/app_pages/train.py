@@ -54,7 +54,7 @@ with widgets.friendly_errors("Run list"):
     if table.empty:
         st.caption("No finished run yet.")
         st.stop()
-    st.dataframe(training.runs_for_display(table), hide_index=True, key="train_runs")
+    training.runs_overview(ws, dataset, key="train_runs")
 
 st.subheader("Quality vs baselines")
 pretrained = list(table[table["kind"] == "pre-train"]["run"])

@@ -59,7 +59,7 @@ def drill_down(ws: Workspace, dataset: str, user_ids: list[str], key: str) -> No
         "Drill down to the timeline of",
         user_ids,
         index=user_ids.index(current) if current in user_ids else 0,
-        key=f"{key}_drill",
+        key=f"{key}_drill_{dataset}",
     )
     state.put(state.DRILL_USER, user)
     with widgets.friendly_errors("Timeline"):

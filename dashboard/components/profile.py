@@ -6,6 +6,8 @@ takes a `key` prefix for its widgets.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -60,7 +62,7 @@ def headline(ws: Workspace, dataset: str, key: str) -> None:
     )
     st.caption(
         f"From {when(stats.get('start', '?'))} to {when(stats.get('end', '?'))} · source "
-        f"`{manifest.get('source', {}).get('path', '?')}`"
+        f"`{Path(manifest.get('source', {}).get('path', '?')).name}`"
     )
     examples = stats.get("rejected_examples") or []
     if examples:
@@ -104,7 +106,7 @@ def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:
         st.info(single)
         return
     default = [e for e in ("view", "add_to_cart", "purchase") if e in events] or events[:3]
-    steps = st.multiselect("Steps, in order", events, default=default, key=f"{key}_steps")
+    steps = st.multiselect("Steps, in order", events, default=default, key=f"{key}_steps_{dataset}")
     within = st.radio(
         "Count",
         ["session", "user"],
@@ -123,7 +125,7 @@ def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:
 def paths(ws: Workspace, dataset: str, key: str) -> None:
     events = _analytic(ws, dataset, "events")
     left, middle, right = st.columns(3)
-    start = left.selectbox("Start at", ["(first event)", *events], key=f"{key}_start")
+    start = left.selectbox("Start at", ["(first event)", *events], key=f"{key}_start_{dataset}")
     length = middle.slider("Steps", 2, 6, 3, key=f"{key}_length")
     level = right.radio("Label by", ["event", "category"], horizontal=True, key=f"{key}_level")
     single = event_types_note(events)

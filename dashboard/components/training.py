@@ -14,6 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
+from core.analysis import runs_table
+from core.errors import analyst_text
 from core.finetune_job import DERIVED_TARGETS, FineTuneJobConfig
 from core.workspace import Workspace
 from dashboard import state
@@ -24,6 +26,7 @@ VAL_METRICS = ("hr@10", "ndcg@10", "mrr")  # validation metrics drawn as curves
 STATE_ICONS = {  # Material icons: emoji render as empty boxes in some browsers (Debian Chromium)
     "starting": ":material/hourglass_top:",
     "running": ":material/directions_run:",
+    "analyzing": ":material/insights:",
     "finished": ":material/check_circle:",
     "failed": ":material/error:",
     "cancelled": ":material/stop_circle:",
@@ -76,6 +79,7 @@ def launch_form(ws: Workspace, dataset: str, key: str) -> jobs.TrainJobConfig | 
 def progress_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per progress event with step, loss and flattened validation metrics."""
     rows = []
+    events = [e for e in events if e.get("stage") != "analyze"]  # analysis steps: no curve
     for number, event in enumerate(events):
         row = {
             k: v for k, v in event.items() if isinstance(v, int | float) and not isinstance(v, bool)
@@ -89,7 +93,8 @@ def progress_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _fraction(last: dict[str, Any]) -> float | None:
-    for done, total in (("step", "total_steps"), ("step", "total"), ("done", "total")):
+    pairs = (("analysis_step", "analysis_steps"), ("step", "total_steps"), ("done", "total"))
+    for done, total in pairs:
         if isinstance(last.get(done), int | float) and last.get(total):
             return min(1.0, max(0.0, last[done] / last[total]))
     return None
@@ -116,6 +121,69 @@ def runs_for_display(table: pd.DataFrame) -> pd.DataFrame:
     return shown.where(table.notna(), "—")
 
 
+RUN_COLUMNS = {  # how the compared-runs table reads (core.analysis.runs_table.compare_runs)
+    "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+    "minutes": st.column_config.NumberColumn("minutes trained", format="%.1f"),
+    "epochs run": st.column_config.NumberColumn("epochs run", help="epochs trained"),
+    "best epoch": st.column_config.NumberColumn("best epoch", help="epoch of the kept weights"),
+    "figures": st.column_config.TextColumn(
+        "figures",
+        help="test: held-out last events · validation: not evaluated yet, so the "
+        "validation figures (usually higher than test)",
+    ),
+    **{
+        c: st.column_config.NumberColumn(c, format="%.4f")
+        for c in (
+            "hr@10",
+            "ndcg@10",
+            "popular hr@10",
+            "popular ndcg@10",
+            "markov hr@10",
+            "markov ndcg@10",
+        )
+    },  # fmt: skip
+    "default": st.column_config.CheckboxColumn("default", help="the run the pages open on"),
+}
+
+
+def runs_overview(ws: Workspace, dataset: str, key: str) -> pd.DataFrame:
+    """Sortable table of the dataset's runs (or every run) beside the baselines, and the
+    "Make default" control. Returns the table shown."""
+    every = st.toggle("Runs of every dataset", key=f"{key}_every")
+    table = runs_table.compare_runs(ws, None if every else dataset)
+    if table.empty:
+        st.caption(f"No trained run of {dataset} yet.")
+        return table
+    st.dataframe(table, hide_index=True, key=key, column_config=RUN_COLUMNS)
+    st.caption(
+        "Click a column to sort. The baselines are scored when a run is evaluated; until then a "
+        "run shows its validation figures."
+    )
+    own = [r for r, d in zip(table["run"], table["dataset"], strict=True) if d == dataset]
+    if own:
+        _default_control(ws, dataset, own, key=f"{key}_default_{dataset}")
+    return table
+
+
+def _default_control(ws: Workspace, dataset: str, runs: list[str], key: str) -> None:
+    """Pick the run every page opens on for this dataset."""
+    current = runs_table.default_run(ws, dataset)
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    run = c1.selectbox(
+        f"Default run of {dataset}",
+        runs,
+        index=runs.index(current) if current in runs else 0,
+        key=f"{key}_pick",
+        help="The pages open on this run; without one they open on the newest run.",
+    )
+    if c2.button("Make default", key=key, disabled=run == current):
+        with widgets.friendly_errors("Cannot set the default run"):
+            runs_table.set_default_run(ws, dataset, run)
+            state.put(state.RUN, run)
+            st.toast(f"{run} is now the default run of {dataset}.")
+            st.rerun()
+
+
 def monitor(ws: Workspace, run: str, key: str) -> None:
     """Status, progress bar, ETA, curves, and cancel/resume for one job."""
     status = jobs.job_status(ws, run)
@@ -124,9 +192,11 @@ def monitor(ws: Workspace, run: str, key: str) -> None:
     icon = STATE_ICONS.get(status.state, ":material/help:")
     st.markdown(f"**{icon} {run}** — {status.state}{_eta_text(last) if status.active else ''}")
     if status.message:
-        st.caption(status.message)
+        st.caption(analyst_text(status.message))
     fraction = 1.0 if status.state == "finished" else _fraction(last)
     label = f"epoch {last['epoch']}" if "epoch" in last else status.state
+    if last.get("stage") == "analyze" and status.active:
+        label = f"analysing: {last.get('message', '')}"
     st.progress(fraction or 0.0, text=label)
     frame = progress_frame(events)
     if not frame.empty and "loss" in frame:
@@ -155,35 +225,35 @@ def _controls(ws: Workspace, status: jobs.JobStatus, key: str) -> None:
     ):
         with widgets.friendly_errors("Resume failed"):
             jobs.resume(ws, status.run)
+            state.follow_job(status.run)
             st.rerun()
 
 
 def live_monitor(ws: Workspace, key: str) -> None:
-    """Monitor of the tab's job; re-runs on its own every POLL_SECONDS while the job is active."""
+    """Monitor of the tab's job; re-runs on its own every POLL_SECONDS while any job is active,
+    and re-runs the whole page when a job changes state (its label in the picker, the run
+    table and the run pickers then show it as it is now, in this tab and in any other)."""
     launched = jobs.list_jobs(ws)
     if not launched:
         st.caption("No training launched from the dashboard yet.")
         return
     names = [job.run for job in launched]
-    current = state.get(state.TRAIN_RUN)
-    follow_key = f"{key}_follow"
-    if state.get(follow_key) not in names:  # the followed job's files were removed
-        st.session_state.pop(follow_key, None)
-    run = st.selectbox(
+    states = {job.run: job.state for job in launched}
+    run = widgets.synced_select(
         "Follow job",
         names,
-        index=names.index(current) if current in names else 0,
-        key=follow_key,
-        format_func=lambda n: f"{n} · {jobs.job_status(ws, n).state}",
+        state.TRAIN_RUN,
+        names[0],
+        f"{key}_follow",
+        format_func=lambda n: f"{n} · {states[n]}",
     )
-    state.put(state.TRAIN_RUN, run)
-    active = jobs.job_status(ws, run).active
+    polling = any(job.active for job in launched)
 
-    @st.fragment(run_every=POLL_SECONDS if active else None)
+    @st.fragment(run_every=POLL_SECONDS if polling else None)
     def _poll() -> None:
         monitor(ws, run, key=f"{key}_mon")
-        if active and not jobs.job_status(ws, run).active:
-            st.rerun()  # the job just ended: refresh the run table and quality views
+        if polling and {job.run: job.state for job in jobs.list_jobs(ws)} != states:
+            st.rerun()  # a job started, moved on or ended: refresh the whole page
 
     _poll()
 
@@ -203,7 +273,7 @@ def finetune_form(
         st.info("Fine-tuning starts from a pre-trained run of this dataset: pre-train one first.")
         return None
     c1, c2, c3, c4 = st.columns(4)
-    parent = c1.selectbox("Start from", parents, key=f"{key}_parent")
+    parent = c1.selectbox("Start from", parents, key=f"{key}_parent_{dataset}")
     target = c2.selectbox(
         "Target",
         DERIVED_TARGETS,

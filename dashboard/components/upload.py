@@ -140,8 +140,10 @@ def run_ingest(
     name: str,
     mapping: dict[str, str | None],
     read: IngestOptions | None = None,
-) -> None:
-    """Ingest with a live progress bar; on success the tab switches to the new dataset."""
+    follow: bool = True,
+) -> bool:
+    """Ingest with a live progress bar; on success (True) the tab switches to the new dataset
+    (unless `follow` is False)."""
     with st.status(f"Ingesting {path.name} as **{name}**…", expanded=True) as status:
         bar = st.progress(0.0, text="reading")
 
@@ -154,12 +156,14 @@ def run_ingest(
             summary = ingest(path, name, ws, options, on_progress=on_progress)
             bar.progress(1.0, text="done")
             status.update(label=f"Ingested **{name}**", state="complete")
-            state.put(state.DATASET, name)
+            if follow:
+                state.put(state.DATASET, name)
             _show_summary(summary)
             for warning in ingest_warnings(path.name, load_manifest(ws, name), for_analyst=True):
                 st.warning(warning, icon=":material/warning:")
-            return
+            return True
         status.update(label="Ingest failed", state="error")
+    return False
 
 
 def _show_summary(summary: dict[str, Any]) -> None:
@@ -191,17 +195,28 @@ def mapping_checks(
     return issues, accepted
 
 
-def add_dataset(ws: Workspace, key: str) -> None:
-    """The whole upload flow."""
+def add_dataset(ws: Workspace, key: str, follow: bool = True) -> bool:
+    """The whole upload flow; `follow`: the tab switches to the new dataset once ingested (the
+    Score page's second period does not: the run being scored stays the tab's subject).
+
+    Returns True while a file is uploaded but not ingested yet, so the page can avoid showing
+    another dataset's profile as if it were this file's."""
     path = saved_upload(ws, key)
     if path is None:
         st.caption("Files stay on this machine, in the workspace folder.")
-        return
-    map_and_ingest(ws, path, key)
+        return False
+    record = state.get(state.UPLOAD) or {}
+    # Mapping widgets keyed by the upload: a second file never inherits the first one's picks.
+    ingested = map_and_ingest(ws, path, f"{key}_{record.get('file_id', '')}", follow)
+    if ingested is not None:
+        record = {**record, "dataset": ingested}
+        state.put(state.UPLOAD, record)
+    return "dataset" not in record
 
 
-def map_and_ingest(ws: Workspace, path: Path, key: str) -> None:
-    """Preview, mapping with its checks, optional item table, name, and the Ingest button."""
+def map_and_ingest(ws: Workspace, path: Path, key: str, follow: bool = True) -> str | None:
+    """Preview, mapping with its checks, optional item table, name, and the Ingest button.
+    Returns the dataset's name when it was just ingested."""
     read = read_options(key)
     with widgets.friendly_errors("Cannot read this file"):
         proposal = preview(path, read)
@@ -224,4 +239,6 @@ def map_and_ingest(ws: Workspace, path: Path, key: str) -> None:
         blocked = bool(issues) and not accepted
         if st.button("Ingest", type="primary", key=f"{key}_go", disabled=blocked):
             read = replace(read, accept_mapping=accepted, items=str(items) if items else None)
-            run_ingest(ws, path, name, mapping, read)
+            if run_ingest(ws, path, name, mapping, read, follow):
+                return name
+    return None

@@ -7,13 +7,15 @@ live in dashboard/state.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import streamlit as st
 
+from core import jobs
+from core.analysis import run_info, runs_table
 from core.errors import BehaviorLensError, for_analyst
 from core.workspace import Workspace
 from dashboard import state
@@ -29,20 +31,34 @@ def friendly_errors(what: str = "") -> Iterator[None]:
         st.error(f"{what}: {text}" if what else text)
 
 
-def _synced_select(label: str, names: list[str], state_key: str, fallback: Any, key: str) -> str:
+def synced_select(
+    label: str,
+    names: list[str],
+    state_key: str,
+    fallback: Any,
+    key: str,
+    on_pick: Callable[[str], None] | None = None,
+    format_func: Callable[[str], str] = str,
+) -> str:
     """A select box that follows the tab's choice in `state_key` across pages.
 
     The widget is set from session state before it is drawn (so a choice made elsewhere, e.g.
-    ingesting a new dataset, shows here) and writes back through on_change.
+    ingesting a new dataset, shows here) and writes back through on_change (then `on_pick`).
+    Setting it on every run also sends the browser the option's current text, so a label that
+    changes (a job's state) is never left showing an old one.
     """
     current = state.get(state_key) or fallback
     if current not in names:
         current = names[0]
     st.session_state[key] = current
     state.put(state_key, current)
-    return st.selectbox(
-        label, names, key=key, on_change=lambda: state.put(state_key, st.session_state[key])
-    )
+
+    def picked() -> None:
+        state.put(state_key, st.session_state[key])
+        if on_pick is not None:
+            on_pick(st.session_state[key])
+
+    return st.selectbox(label, names, key=key, on_change=picked, format_func=format_func)
 
 
 def dataset_picker(ws: Workspace, key: str, label: str = "Dataset") -> str | None:
@@ -50,8 +66,9 @@ def dataset_picker(ws: Workspace, key: str, label: str = "Dataset") -> str | Non
     names = ws.dataset_names()
     if not names:
         return None
+    adopt_trained_runs(ws)
     demo = state.demo(str(ws.root))
-    return _synced_select(
+    return synced_select(
         label, names, state.DATASET, getattr(demo, "dataset", None), f"{key}_dataset"
     )
 
@@ -59,14 +76,53 @@ def dataset_picker(ws: Workspace, key: str, label: str = "Dataset") -> str | Non
 def run_picker(
     ws: Workspace, key: str, label: str = "Trained run", names: list[str] | None = None
 ) -> str | None:
-    """Select box over finished runs (default: all in the workspace); None when there is none."""
+    """Select box over finished runs (default: all in the workspace); None when there is none.
+
+    It opens on the tab's dataset's default run (else its newest run) whenever the tab's run
+    belongs to another dataset; picking a run of another dataset makes that the tab's dataset.
+    """
     names = ws.run_names() if names is None else names
     if not names:
         return None
+    adopt_trained_runs(ws)
     demo = state.demo(str(ws.root))
-    run = _synced_select(label, names, state.RUN, getattr(demo, "run", None), f"{key}_run")
+    dataset = state.get(state.DATASET) or getattr(demo, "dataset", None)
+    preferred = runs_table.preferred_run(ws, dataset) if dataset else None
+    current = state.get(state.RUN)
+    if preferred in names and (current not in names or _dataset_of(ws, current) != dataset):
+        state.put(state.RUN, preferred)
+
+    def follow_dataset(run: str) -> None:
+        state.put(state.DATASET, _dataset_of(ws, run) or dataset)
+
+    fallback = preferred or getattr(demo, "run", None)
+    run = synced_select(label, names, state.RUN, fallback, f"{key}_run", follow_dataset)
     training_warning(ws, run)
     return run
+
+
+def adopt_trained_runs(ws: Workspace) -> None:
+    """Once a run this tab started has finished training, make it the tab's run (and its
+    dataset the tab's dataset), so every page opens on it rather than on an older run."""
+    launched = state.get(state.LAUNCHED) or []
+    if not launched:
+        return
+    finished = set(ws.run_names())
+    waiting = []
+    for run in launched:
+        if jobs.job_status(ws, run).active:
+            waiting.append(run)
+        elif run in finished:
+            state.put(state.RUN, run)
+            state.put(state.DATASET, _dataset_of(ws, run) or state.get(state.DATASET))
+    state.put(state.LAUNCHED, waiting)
+
+
+def _dataset_of(ws: Workspace, run: str) -> str | None:
+    try:
+        return run_info.run_meta(ws, run).get("dataset")
+    except (BehaviorLensError, OSError, ValueError):
+        return None
 
 
 def training_warning(ws: Workspace, run: str) -> None:
