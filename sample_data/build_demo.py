@@ -2,8 +2,9 @@
 
     python -m sample_data.build_demo [--minutes 4]
 
-It runs the same CLI commands an analyst would (ingest, train, evaluate, segment, anomalies) in a
-temporary workspace and keeps the run folder's files, minus the resume state. The dashboard
+It runs the same CLI commands an analyst would (ingest, then train --analyze: evaluate, segments,
+session intents, anomalies) in a temporary workspace and keeps the run folder's files, minus the
+resume state. The dashboard
 installs that folder as run "demo" (core.demo), so a first visitor sees a trained model at once.
 """
 
@@ -29,10 +30,7 @@ def build(minutes: float, out: Path = DEMO_RUN_SOURCE) -> None:
         steps = [
             ["ingest", str(SAMPLE_LOG), "--items", str(SAMPLE_ITEMS), "--name", DEMO_DATASET, *ws],
             ["train", "--dataset", DEMO_DATASET, *run, *DEMO_MODEL, "--seed", "0",
-             "--max-minutes", str(minutes)],
-            ["evaluate", *run, "--baselines"],
-            ["segment", *run],
-            ["anomalies", *run],
+             "--max-minutes", str(minutes), "--analyze"],  # + evaluate, segments, intents, anomalies
         ]  # fmt: skip
         for step in steps:
             if cli(step) != 0:
