@@ -12,7 +12,10 @@ HELP = "read a behaviour log (CSV, Parquet, RecBole .inter, sequence .txt) into 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="the log file to ingest")
+    parser.add_argument(
+        "path",
+        help="the log file to ingest, or a folder or glob of (hive-)partitioned Parquet parts",
+    )
     parser.add_argument("--name", required=True, help="dataset name in the workspace")
     parser.add_argument(
         "--format",

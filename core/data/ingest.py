@@ -31,7 +31,7 @@ from core.data.items import (
 from core.data.mapping import ROLES, ColumnMapping, MappingPreview, detect_mapping
 from core.data.memory import release_cached_memory, return_freed_memory_promptly
 from core.data.reader import MAX_REJECT_EXAMPLES, read_item_attributes, read_source
-from core.data.sniff import file_sha256
+from core.data.sniff import source_sha256
 from core.data.timeparse import parse_gap
 from core.data.vocab import RESERVED_TOKENS
 from core.errors import InputError
@@ -97,7 +97,7 @@ def ingest(
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as pool:
         # the manifest's hash is computed beside the read, on the otherwise idle second core
-        digest = pool.submit(file_sha256, found.source.path, stop)
+        digest = pool.submit(source_sha256, found.source, stop)
         try:
             with atomic_directory(target) as staging:
                 staging.chmod(0o755)  # mkdtemp makes it private; datasets are readable folders

@@ -105,6 +105,9 @@ def detect_mapping(
 
 
 def _fill_parquet_layout(source: SourceInfo) -> None:
+    if source.files:
+        _fill_parts_layout(source)
+        return
     import pyarrow.parquet as pq
 
     try:
@@ -118,6 +121,23 @@ def _fill_parquet_layout(source: SourceInfo) -> None:
         source.sample = [
             ["" if row[c] is None else str(row[c]) for c in source.columns] for row in head
         ]
+
+
+def _fill_parts_layout(source: SourceInfo) -> None:
+    """Columns (hive partition keys included) and the first rows of a partitioned dataset."""
+    import duckdb
+
+    from core.data.reader import parquet_scan
+
+    try:
+        with duckdb.connect(":memory:") as con:
+            frame = con.sql(f"SELECT * FROM {parquet_scan(source)} LIMIT 2000").to_arrow_table()
+    except duckdb.Error as error:
+        raise InputError(f"not a readable Parquet dataset ({error})", file=source.path) from error
+    source.columns = list(frame.column_names)
+    source.sample = [
+        ["" if row[c] is None else str(row[c]) for c in source.columns] for row in frame.to_pylist()
+    ]
 
 
 def resolve_mapping(

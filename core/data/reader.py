@@ -121,13 +121,24 @@ def _select(
 def _read_parquet(
     con: duckdb.DuckDBPyConnection, source: SourceInfo, mapping: ColumnMapping
 ) -> ReadResult:
-    scan = f"read_parquet({quote_str(str(source.path))}, file_row_number = true)"
+    scan = parquet_scan(source)
     types = {
         row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
     }
     select = _select(con, source, mapping, types)
-    result = _stream(con, f"SELECT {select}, file_row_number + 1 AS src_row FROM {scan}", mapping)
-    return result
+    if source.files:  # several parts: the row's position in the whole scan is its number
+        return _stream(con, f"SELECT {select} FROM {scan}", mapping)
+    return _stream(con, f"SELECT {select}, file_row_number + 1 AS src_row FROM {scan}", mapping)
+
+
+def parquet_scan(source: SourceInfo, row_numbers: bool = True) -> str:
+    """read_parquet(...) of one file (with its row numbers), or of a dataset's parts with hive
+    partition columns; DuckDB streams either, so memory grows with a batch, not the dataset."""
+    if source.files:
+        parts = ", ".join(quote_str(str(part)) for part in source.files)
+        return f"read_parquet([{parts}], hive_partitioning = true, union_by_name = true)"
+    numbers = ", file_row_number = true" if row_numbers else ""
+    return f"read_parquet({quote_str(str(source.path))}{numbers})"
 
 
 def read_item_attributes(
@@ -136,9 +147,7 @@ def read_item_attributes(
     """One row per item id with the first non-blank value of each attribute column of the log
     (a second, grouped scan: memory grows with the catalogue, not with the log)."""
     scan = (
-        f"read_parquet({quote_str(str(source.path))})"
-        if source.format == "parquet"
-        else _csv_scan(source)
+        parquet_scan(source, row_numbers=False) if source.format == "parquet" else _csv_scan(source)
     )
     key = f"trim(CAST({quote_ident(item)} AS VARCHAR))"
     values = ", ".join(

@@ -44,6 +44,7 @@ class SourceInfo:
     sample: list[list[str]] = field(default_factory=list)  # first data rows, as text
     sha256: str = ""  # hash of the whole file, filled by the ingest (`file_sha256`)
     bytes: int = 0  # file size
+    files: list[Path] = field(default_factory=list)  # Parquet parts of a folder or glob, else []
 
 
 def is_number(text: str) -> bool:
@@ -212,7 +213,13 @@ def inspect_source(
     columns: list[str] | None = None,
     known_names: set[str] | None = None,
 ) -> SourceInfo:
-    """Describe a file (format, encoding, delimiter, header, names, sample) without reading it all."""
+    """Describe a file (format, encoding, delimiter, header, names, sample) without reading it all.
+
+    A folder, or a glob such as `events/*/*.parquet`, is a partitioned Parquet dataset (as Spark
+    or DuckDB write it, hive `key=value` folders included): its parts are listed, not read.
+    """
+    if path.is_dir() or any(ch in str(path) for ch in "*?["):
+        return _parquet_parts(path)
     if not path.is_file():
         raise InputError("file not found (check the path)", file=path)
     size = path.stat().st_size
@@ -233,6 +240,34 @@ def inspect_source(
     info = SourceInfo(path=path, format=chosen, encoding=encoding, bytes=size)
     _fill_text_layout(info, text, lines, delimiter, has_header, columns, known_names or set())
     return info
+
+
+def _parquet_parts(path: Path) -> SourceInfo:
+    """SourceInfo of a partitioned Parquet dataset: every part of the folder or glob."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_parquet_part(p))
+    else:
+        anchor = Path(path.anchor) if path.is_absolute() else Path(".")
+        files = sorted(p for p in anchor.glob(str(path.relative_to(anchor))) if p.is_file())
+    if not files:
+        raise InputError("no Parquet files in this folder or pattern", file=path)
+    return SourceInfo(path=path, format="parquet", bytes=sum(f.stat().st_size for f in files),
+                      files=files)  # fmt: skip
+
+
+def _is_parquet_part(path: Path) -> bool:
+    """Data files of a dataset folder: not Spark's _SUCCESS/.crc markers or hidden files."""
+    return not path.name.startswith(("_", ".")) and path.suffix.lower() in (".parquet", ".pq", "")
+
+
+def source_sha256(source: SourceInfo, stop: threading.Event | None = None) -> str:
+    """sha256 of the source: the file's, or of its parts' names and hashes, in order."""
+    if not source.files:
+        return file_sha256(source.path, stop)
+    digest = hashlib.sha256()
+    for part in source.files:
+        digest.update(f"{part.name}\x00{file_sha256(part, stop)}\x00".encode())
+    return digest.hexdigest()
 
 
 def _fill_text_layout(
