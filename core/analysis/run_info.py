@@ -112,10 +112,10 @@ def run_table(workspace: Workspace) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _run_row(workspace: Workspace, name: str) -> dict[str, Any]:
-    meta = run_meta(workspace, name)
+def run_identity(name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """What a run is (both run tables start with this): dataset, kind, objective, epochs."""
     train = meta.get("train_config") or {}
-    row: dict[str, Any] = {
+    return {
         "run": name,
         "dataset": meta.get("dataset"),
         "kind": "fine-tune" if meta.get("kind") == "finetune" else "pre-train",
@@ -123,6 +123,11 @@ def _run_row(workspace: Workspace, name: str) -> dict[str, Any]:
         "epochs run": meta.get("epoch"),  # how far it trained, not the best epoch
         "best epoch": meta.get("best_epoch"),
     }
+
+
+def _run_row(workspace: Workspace, name: str) -> dict[str, Any]:
+    meta = run_meta(workspace, name)
+    row = run_identity(name, meta)
     metrics = meta.get("metrics") or {}
     row.update({f"val {k}": v for k, v in metrics.items() if k in QUALITY_METRICS})
     for key in ("roc_auc", "pr_auc", "f1", "accuracy"):

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.analysis.run_info import METRICS_FILE, run_meta
+from core.analysis.run_info import METRICS_FILE, run_identity, run_meta
 from core.errors import BehaviorLensError, NotFoundError
 from core.workspace import Workspace, atomic_write_json, read_json
 
@@ -60,19 +60,13 @@ def run_row(workspace: Workspace, name: str, meta: dict[str, Any]) -> dict[str, 
     """The table row of one run (see `compare_runs`)."""
     folder = workspace.run_dir(name)
     model = meta.get("model_config") or {}
-    train = meta.get("train_config") or {}
     row: dict[str, Any] = {
-        "run": name,
-        "dataset": meta.get("dataset"),
-        "kind": "fine-tune" if meta.get("kind") == "finetune" else "pre-train",
-        "objective": meta.get("target") or train.get("objective"),
+        **run_identity(name, meta),
         "dim": model.get("dim"),
         "layers": model.get("layers"),
         "heads": model.get("heads"),
         "parameters": parameter_count(json.dumps(model, sort_keys=True)) if model else None,
         "minutes": trained_minutes(folder),
-        "epochs run": meta.get("epoch"),
-        "best epoch": meta.get("best_epoch"),
         "status": _status(folder),
         "created": meta.get("created"),
     }
