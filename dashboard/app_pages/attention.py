@@ -41,8 +41,8 @@ with widgets.friendly_errors("Explanation"):
     )
     labels, hover = charts.event_labels(view.events)
     st.markdown(
-        f"Predicted next item: **{view.target_label or view.target_item}** (item id "
-        f"{view.target_item}, probability {view.target_prob:.1%}), "
+        f"Predicted next item: **{widgets.md(view.target_label or view.target_item)}** (item id "
+        f"{widgets.md(view.target_item)}, probability {view.target_prob:.1%}), "
         f"read at position {view.position} of {len(view.events)} events."
     )
     raw_tab, rollout_tab, ig_tab = st.tabs(
@@ -97,7 +97,8 @@ with widgets.friendly_errors("Explanation"):
         a = view.attribution
         st.caption(
             f"Integrated Gradients (Sundararajan et al. 2017) of the logit of item "
-            f"{view.target_label or view.target_item} to each input event, {a.steps} steps from an all-padding "
+            f"{widgets.md(view.target_label or view.target_item)} to each input event, "
+            f"{a.steps} steps from an all-padding "
             f"baseline. Positive bars push the prediction up, negative down; they add up to "
             f"the score change (completeness error {a.delta:+.4f})."
         )

@@ -184,10 +184,14 @@ def mapping_checks(
     another column nor explicitly accepted with the check box.
     """
     for note in proposal.notes:
-        st.info(f"Auto-detection: {note}.", icon=":material/auto_fix_high:")
+        st.info(f"Auto-detection: {widgets.md(note)}.", icon=":material/auto_fix_high:")
     issues = check_mapping(proposal.source, mapping)
     for issue in issues:
-        st.error(issue.analyst_message(), icon=":material/error:")
+        st.error(
+            f"**{widgets.md(issue.column)}** as the {issue.role}: {widgets.md(issue.problem)}. "
+            f"{issue.advice}",
+            icon=":material/error:",
+        )
     accepted = bool(issues) and st.checkbox(
         "I have checked these columns: ingest with this mapping anyway",
         key=f"{key}_accept_{'_'.join(i.role for i in issues)}",

@@ -7,6 +7,7 @@ live in dashboard/state.py).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +20,14 @@ from core.analysis import run_info, runs_table
 from core.errors import BehaviorLensError, for_analyst
 from core.workspace import Workspace
 from dashboard import state
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~])")
+
+
+def md(text: object) -> str:
+    """User data (item labels, ids, column names) as literal text inside Streamlit markdown:
+    a label like `**50% off**` or `[x](y)` is shown as written, never as formatting or a link."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 @contextmanager
@@ -201,5 +210,5 @@ def metric_cards(cards: list[tuple], key: str) -> None:
 def timeline_table(ws: Workspace, dataset: str, user_id: str, key: str) -> None:
     """A user's events in time order (drill-down from a map point or an anomaly)."""
     frame = state.user_timeline(str(ws.root), dataset, state.dataset_stamp(ws, dataset), user_id)
-    st.markdown(f"**Timeline of user {user_id}** · {len(frame):,} events")
+    st.markdown(f"**Timeline of user {md(user_id)}** · {len(frame):,} events")
     st.dataframe(frame, hide_index=True, key=f"{key}_timeline", height=300)
