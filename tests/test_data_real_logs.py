@@ -156,13 +156,20 @@ def test_item_less_events_are_never_targets_nor_recommended(tmp_path: Path) -> N
 
 
 GA4 = (
-    "user_pseudo_id,event_timestamp,event_name,page_location\n"
-    "a,1700000000000000,page_view,/home\n"
-    "a,1700000001000000,scroll,/home\n"
-    "a,1700000002000000,page_view,/shop\n"
-    "b,1700000003000000,page_view,/home\n"
-    "b,1700000004000000,purchase,/checkout\n"
+    "user_pseudo_id,event_timestamp,event_name,platform\n"
+    "a,1700000000000000,page_view,web\n"
+    "a,1700000001000000,scroll,web\n"
+    "a,1700000002000000,page_view,web\n"
+    "b,1700000003000000,page_view,ios\n"
+    "b,1700000004000000,purchase,ios\n"
 )
+
+
+def test_a_page_column_is_the_item_of_a_product_analytics_export(tmp_path: Path) -> None:
+    log = tmp_path / "ga4_pages.csv"
+    log.write_text(GA4.replace("platform", "page_location").replace(",web", ",/home"))
+    found = detect_mapping(log)
+    assert found.mapping.item == "page_location" and found.mapping.event == "event_name"
 
 
 def test_product_analytics_export_without_item_column(tmp_path: Path, capsys) -> None:

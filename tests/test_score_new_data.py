@@ -63,6 +63,7 @@ def test_score_writes_predictions_segments_anomalies_and_drift(weekly: Workspace
     assert drift["event_mix"]["distance"] < 0.1 and "view" in drift["event_mix"]["after"]
     assert drift["ndcg@10"] > drift["baselines"]["popular"]["ndcg@10"]
     assert drift["training_ndcg@10"] > 0 and drift["verdict"].startswith(("The model", "Retrain"))
+    assert drift["overlap_share"] < 0.01 and "Careful" not in drift["verdict"]
     segments = pd.read_parquet(run_dir / "segments.parquet")
     assert set(users["segment"]) <= set(segments["segment"])
     assert users["anomaly_score"].notna().all() and users["flagged"].mean() < 0.1
@@ -76,7 +77,10 @@ def test_score_writes_predictions_segments_anomalies_and_drift(weekly: Workspace
 def test_same_users_land_in_their_training_segments(weekly: Workspace) -> None:
     args = ["score", "--run", "r", "--dataset", "w1again", "--no-history"]
     assert main([*args, "--workspace", str(weekly.root)]) == 0
-    scored = pd.read_parquet(scored_dir(weekly, "r", "w1again") / "users.parquet")
+    folder = scored_dir(weekly, "r", "w1again")
+    scored = pd.read_parquet(folder / "users.parquet")
+    drift = json.loads((folder / "drift.json").read_text())
+    assert drift["overlap_share"] == 1.0 and "Careful: 100%" in drift["verdict"]  # not new data
     trained = pd.read_parquet(weekly.run_dir("r") / "segment_assignments.parquet")
     both = scored.merge(trained, on="user_id", suffixes=("_scored", "_trained"))
     assert len(both) == len(trained)

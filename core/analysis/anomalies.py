@@ -302,11 +302,19 @@ def _phrase(feature: str, row: pd.Series, typical: dict[str, float], events: lis
         run, events = int(row["sequential_run"]), int(row["events"])
         return f"{run} consecutive item ids in order, {run / events:.0%} of the session (catalogue crawl)"
     if feature == "surprise":
-        usual = typical.get("surprise", float("nan"))
+        usual = typical.get("surprise", float("nan"))  # mean -log p per event, in nats
         return (
-            f"events the model finds unlikely ({row['surprise']:.1f} vs {usual:.1f} nats typical)"
+            f"events the model finds unlikely (each about {_odds(row['surprise'])} "
+            f"vs {_odds(usual)} typical)"
         )
     return feature
+
+
+def _odds(nats: float) -> str:
+    """A mean surprise (-log p per event) as odds an analyst reads: 5.1 -> "1 in 164"."""
+    if not np.isfinite(nats):
+        return "1 in ?"
+    return f"1 in {min(np.exp(nats), 1e9):,.0f}"
 
 
 def _plural(event: str) -> str:

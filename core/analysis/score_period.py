@@ -39,6 +39,7 @@ USERS_FILE = "users.parquet"
 CLEAR_MARGIN = 1.05  # the model "beats" a baseline when at least 5% above it
 DROP_SHARE = 0.8  # below this share of the training score, quality has dropped
 UNSEEN_SHARE = 0.2  # more new events on unseen items than this: the catalogue moved on
+OVERLAP_SHARE = 0.1  # more new events than this dated inside the training period: say so
 
 
 @dataclass
@@ -202,10 +203,19 @@ def drift_summary(
         "unseen_event_type_share": period.unseen_event_types / events,
         "unseen_category_share": period.unseen_categories / events,
         "event_mix": event_mix_change(train, new),
+        "overlap_share": overlap_share(train, new),
         **quality,
     }
     summary["verdict"] = verdict(summary)
     return summary
+
+
+def overlap_share(train: EventSequences, new: EventSequences) -> float:
+    """Share of the new period's events dated before the training data ends: a "new" log that
+    repeats the training period gives optimistic figures, and the verdict says so."""
+    if not len(train.timestamps) or not len(new.timestamps):
+        return 0.0
+    return float(np.mean(new.timestamps <= train.timestamps.max()))
 
 
 def event_mix_change(train: EventSequences, new: EventSequences) -> dict[str, Any]:
@@ -289,8 +299,16 @@ def verdict(summary: dict[str, Any]) -> str:
             f"{summary['unseen_item_share']:.0%} of new events are on items it never saw"
         )
     if reasons:
-        return "Retrain: " + "; ".join(reasons) + "."
-    return (
-        f"The model still beats the baselines on new data (NDCG@10 {ndcg:.3f} vs "
-        f"{best_name} {best:.3f})."
-    )
+        text = "Retrain: " + "; ".join(reasons) + "."
+    else:
+        text = (
+            f"The model still beats the baselines on new data (NDCG@10 {ndcg:.3f} vs "
+            f"{best_name} {best:.3f})."
+        )
+    overlap = summary.get("overlap_share", 0.0)
+    if overlap > OVERLAP_SHARE:
+        text += (
+            f" Careful: {overlap:.0%} of this log's events are dated inside the training period, "
+            "so these figures are optimistic; score a later period."
+        )
+    return text

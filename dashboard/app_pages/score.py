@@ -28,6 +28,10 @@ with st.expander("Add the new period's log", icon=":material/add:", expanded=not
 if not candidates:
     st.info(f"Upload the next period's log above: the run was trained on **{trained_on}**.")
     st.stop()
+just_ingested = (state.get(state.UPLOAD) or {}).get("dataset")
+if just_ingested in candidates and st.session_state.get("score_last_upload") != just_ingested:
+    st.session_state["score_last_upload"] = just_ingested  # once: then the analyst's choice holds
+    st.session_state[f"score_dataset_{run}"] = just_ingested  # the log just added is the period
 
 dataset = st.selectbox(
     "New period", candidates, key=f"score_dataset_{run}", help="A dataset other than the run's own."

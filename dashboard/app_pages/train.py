@@ -57,7 +57,10 @@ with widgets.friendly_errors("Run list"):
     training.runs_overview(ws, dataset, key="train_runs")
 
 st.subheader("Quality vs baselines")
-pretrained = list(table[table["kind"] == "pre-train"]["run"])
+mine = table[(table["kind"] == "pre-train") & (table["dataset"] == dataset)]
+pretrained = list(mine["run"])  # the chosen dataset's runs only: never another log's figures
+if not pretrained:
+    st.caption(f"No trained run of {dataset} yet: its quality appears here once one is trained.")
 run = widgets.run_picker(ws, key="train_quality", label="Run", names=pretrained)
 if run is not None:
     quality = state.quality(root, run, state.outputs_stamp(ws, run))
