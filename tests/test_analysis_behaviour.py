@@ -196,3 +196,19 @@ def test_missing_file_and_missing_column_are_named(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         retention(bad)
     assert caught.value.column == "session_idx" and "bad.parquet" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "steps"),
+    [
+        (["pv", "cart", "fav", "buy"], ["pv", "cart", "buy"]),  # taobao: no side step in the path
+        (["view", "add_to_cart", "purchase", "search", "remove_from_cart"],
+         ["view", "add_to_cart", "purchase"]),
+        (["page_view", "scroll", "purchase"], ["page_view", "purchase"]),
+        (["a", "b", "c", "d", "e"], ["a", "b", "c", "d"]),  # no names to go by: by frequency
+    ],
+)  # fmt: skip
+def test_default_funnel_is_start_cart_purchase(kinds: list[str], steps: list[str]) -> None:
+    from core.analysis.funnels import default_funnel_steps
+
+    assert default_funnel_steps(kinds) == steps

@@ -14,6 +14,7 @@ revenue column at all (zeros would read as "nothing was worth anything").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +38,31 @@ FUNNEL_COLUMNS = [
     "median_seconds_from_previous",  # median time from the previous step, at first reach
 ]
 REVENUE_COLUMN = "revenue"  # sum of item prices over the step's reached events (prices only)
+DEFAULT_MAX_STEPS = 4  # steps of the default funnel when no event type reads as cart or purchase
+
+
+def default_funnel_steps(kinds: list[str]) -> list[str]:
+    """The funnel an analyst would start from: the most frequent event type, then the cart,
+    then the purchase step, where the log has them (found by name, as in user features).
+
+    Frequency order alone puts side steps in the path (taobao: pv → cart → fav → buy, so only
+    the 0.1% of sessions that "fav" before buying would convert). Without cart or purchase
+    names, the most frequent types in order. `kinds` come most frequent first.
+    """
+    from core.analysis.user_features import CART_PATTERN, PURCHASE_PATTERN
+
+    purchase = next((k for k in kinds if re.search(PURCHASE_PATTERN, k, re.I)), None)
+    cart = next(
+        (
+            k
+            for k in kinds
+            if re.search(CART_PATTERN, k, re.I) and not re.search("remove|delete", k, re.I)
+        ),
+        None,
+    )
+    start = next((k for k in kinds if k not in (purchase, cart)), None)
+    steps = [k for k in (start, cart, purchase) if k is not None]
+    return steps if len(steps) >= 2 and purchase is not None else kinds[:DEFAULT_MAX_STEPS]
 
 
 def funnel(

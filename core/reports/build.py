@@ -26,6 +26,7 @@ from core.analysis.behaviour import (
     top_paths,
 )
 from core.analysis.events_db import event_types
+from core.analysis.funnels import default_funnel_steps
 from core.analysis.item_labels import label_segment_items, price_frame
 from core.analysis.naming import small_segments_note
 from core.analysis.score_period import DRIFT_FILE, SCORED_DIR, period_row
@@ -62,7 +63,7 @@ RUN_ANOMALIES_FILE = "anomalies.parquet"  # one row per user or session: user_id
 class ReportOptions:
     """Choices for the behaviour analytics; the defaults need no knowledge of the data."""
 
-    funnel_steps: list[str] | None = None  # None: the most frequent event types, up to 4
+    funnel_steps: list[str] | None = None  # None: funnels.default_funnel_steps (view→cart→buy)
     funnel_within: Literal["session", "user"] = "session"  # unit counted by the funnel
     volume_freq: Literal["minute", "hour", "day", "week"] | None = None  # None: from the span
     retention_period: Literal["day", "week", "month"] = "week"  # cohort width
@@ -276,7 +277,7 @@ def _behaviour(context: _Context) -> Section:
     path, users, options = context.events_path, context.user_ids, context.options
     kinds = event_types(path, users)
     parts: list[str] = []
-    steps = options.funnel_steps or kinds[:4]
+    steps = options.funnel_steps or default_funnel_steps(kinds)
     if len(steps) >= 2:
         prices = price_frame(context.catalog)
         table = funnel(path, steps, options.funnel_within, user_ids=users, prices=prices)

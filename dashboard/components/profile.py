@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.analysis.funnels import default_funnel_steps
 from core.analysis.retention import retention_matrix
 from core.analysis.view_notes import PATHS_MERGED_NOTE, event_types_note
 from core.workspace import Workspace
@@ -105,7 +106,7 @@ def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:
     if single:
         st.info(single)
         return
-    default = [e for e in ("view", "add_to_cart", "purchase") if e in events] or events[:3]
+    default = default_funnel_steps(events)
     steps = st.multiselect("Steps, in order", events, default=default, key=f"{key}_steps_{dataset}")
     within = st.radio(
         "Count",
