@@ -30,6 +30,20 @@ BOOTSTRAP_FRACTION = 0.8  # share of users in each refit
 BOOTSTRAP_MAX_ROWS = 5000  # users per refit at most (speed on big data)
 
 
+NEAREST_CHUNK = 65_536  # rows compared with the centres at once: memory grows with the chunk
+
+
+def nearest_centre(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """(n,) index of each row's nearest centre, in chunks: how users or sessions are assigned
+    to fitted segments without refitting, whatever their number."""
+    centers = np.asarray(centers, dtype=np.float64)
+    out = np.empty(len(X), dtype=np.int64)
+    for i in range(0, len(X), NEAREST_CHUNK):
+        part = X[i : i + NEAREST_CHUNK]
+        out[i : i + NEAREST_CHUNK] = ((part[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+    return out
+
+
 class Segmenter:
     """k-means with k chosen by stability and silhouette, or HDBSCAN (estimator contract).
 

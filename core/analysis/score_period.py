@@ -27,7 +27,7 @@ import pandas as pd
 from core.analysis.new_period import NewPeriod, align
 from core.errors import BehaviorLensError
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
-from core.workspace import Workspace, atomic_directory, read_json
+from core.workspace import Workspace, atomic_directory, atomic_write_json, read_json
 
 if TYPE_CHECKING:
     from core.data.sequences import EventSequences
@@ -94,8 +94,6 @@ def score_new_data(
         drift = drift_summary(loaded, period, train, new, run, dataset)
         drift["users"] = int(len(users))
         drift["known_users"] = int(period.known.sum())
-        from core.workspace import atomic_write_json
-
         atomic_write_json(staging / DRIFT_FILE, drift)
     progress(ProgressEvent("score", len(steps), len(steps), "done"))
     return {**drift, "out": str(target)}

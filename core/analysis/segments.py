@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.analysis.clustering import NOISE, Method, ProjectionMethod, Projector, Segmenter
+from core.analysis.clustering import (
+    NOISE,
+    Method,
+    ProjectionMethod,
+    Projector,
+    Segmenter,
+    nearest_centre,
+)
 from core.analysis.naming import SMALL_NAME, auto_names, merge_small_segments, read_renames
 from core.analysis.segment_profile import segment_profiles
 from core.analysis.segment_space import BlockWeights, SegmentSpace, default_weights
@@ -159,11 +166,7 @@ def assign_segments(model: dict, behaviour: pd.DataFrame, blocks: ModelBlocks | 
     """(n,) segment of each new user: the fitted space's transform, then the nearest centre
     (transform, never refit: next week's users land in last week's segments)."""
     X = SegmentSpace.from_dict(model["space"]).transform(behaviour, blocks)
-    centers = np.asarray(model["centers"])
-    nearest = np.empty(len(X), dtype=np.int64)
-    for i in range(0, len(X), 65_536):
-        part = X[i : i + 65_536]
-        nearest[i : i + 65_536] = ((part[:, None, :] - centers[None]) ** 2).sum(-1).argmin(1)
+    nearest = nearest_centre(X, np.asarray(model["centers"]))
     return np.asarray(model["label_of_cluster"], dtype=np.int64)[nearest]
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.analysis.clustering import Segmenter
+from core.analysis.clustering import Segmenter, nearest_centre
 from core.analysis.item_labels import TOKEN_SEPARATOR
 from core.analysis.naming import auto_names
 from core.analysis.segment_profile import c_tf_idf, top_tokens
@@ -91,7 +91,7 @@ def find_intents(
     fit = np.sort(rng.choice(len(multi), min(len(multi), config.max_fit_sessions), replace=False))
     seg = Segmenter(k_range=(config.k_min, config.k_max), seed=config.seed).fit(X[fit])
     labels = np.full(len(table), SINGLE, dtype=np.int64)
-    labels[multi] = _nearest(X, seg.centers_)
+    labels[multi] = nearest_centre(X, seg.centers_)
     profiles = _profiles(sequences, table, labels, catalog or ItemCatalog())
     assignments = pd.DataFrame(
         {
@@ -130,16 +130,6 @@ def _space(
         parts[-1] = None if parts[-1] is None else parts[-1] * config.model_weight
     kept = [p for p in parts if p is not None]
     return np.hstack(kept) if kept else np.zeros((len(rows), 1))
-
-
-def _nearest(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre per row, in chunks (memory grows with the chunk)."""
-    out = np.empty(len(X), dtype=np.int64)
-    for i in range(0, len(X), 65_536):
-        part = X[i : i + 65_536]
-        dist = ((part[:, None, :] - centers[None, :, :]) ** 2).sum(-1)  # (b, k)
-        out[i : i + 65_536] = dist.argmin(1)
-    return out
 
 
 def _profiles(
