@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,14 +26,21 @@ TRAIN = ["--dataset", "s", "--epochs", "2", "--batch-size", "128", "--seed", "0"
 
 
 def torchrun(workspace: Path, *args: str) -> list[dict]:
-    """`torchrun --nproc_per_node=2 -m core -- train …`; the JSON summary of each rank."""
+    """`torchrun --nproc_per_node=2 -m core -- train …`; the JSON summary of each rank.
+
+    Each rank's stdout goes to its own file (`--redirects 1`): two ranks printing to one pipe
+    at the same moment can interleave their lines.
+    """
+    logs = Path(tempfile.mkdtemp(dir=workspace.parent, prefix="torchrun-"))
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-               "--standalone", "-m", "core", "--", "train", *args,
-               "--workspace", str(workspace)]  # fmt: skip
+               "--standalone", "--redirects", "1", "--log-dir", str(logs), "-m", "core", "--",
+               "train", *args, "--workspace", str(workspace)]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"run"')]
+    outputs = sorted(logs.rglob("stdout.log"), key=lambda path: int(path.parent.name))
+    assert done.returncode == 0, done.stderr[-3000:] + "".join(p.read_text() for p in outputs)
+    lines = [line for path in outputs for line in path.read_text().splitlines()]
+    return [json.loads(line) for line in lines if line.startswith('{"run"')]
 
 
 @pytest.fixture(scope="module")
