@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +40,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running `streamlit run`: where to browse it and which process to measure."""
+
+    url: str  # http://127.0.0.1:PORT
+    pid: int  # the streamlit server process (its RSS is the dashboard's memory)
+
+
 @contextmanager
-def running_app(workspace: Path, log: Path, timeout: float = 60.0) -> Iterator[str]:
-    """A `streamlit run` subprocess on 127.0.0.1; yields its base URL, stops it afterwards."""
+def running_server(
+    workspace: Path, log: Path, timeout: float = 60.0, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A `streamlit run` subprocess on 127.0.0.1 with `env` added; stopped afterwards."""
     port = free_port()
-    env = dict(os.environ, BEHAVIOR_LENS_WORKSPACE=str(workspace))
+    full_env = dict(os.environ, BEHAVIOR_LENS_WORKSPACE=str(workspace), **(env or {}))
     command = [
         sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1",
@@ -51,12 +62,12 @@ def running_app(workspace: Path, log: Path, timeout: float = 60.0) -> Iterator[s
     ]  # fmt: skip
     with open(log, "wb") as handle:
         process = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+            command, cwd=PROJECT_ROOT, env=full_env, stdout=handle, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process, timeout)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         try:
@@ -64,6 +75,13 @@ def running_app(workspace: Path, log: Path, timeout: float = 60.0) -> Iterator[s
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_app(workspace: Path, log: Path, timeout: float = 60.0) -> Iterator[str]:
+    """A `streamlit run` subprocess on 127.0.0.1; yields its base URL, stops it afterwards."""
+    with running_server(workspace, log, timeout) as server:
+        yield server.url
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float) -> None:

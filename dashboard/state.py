@@ -38,12 +38,21 @@ WHAT_IF = "bl_what_if"  # events appended on the Predict page: list of (item, ev
 REPORT = "bl_report"  # {"html", "tables", "dataset", "run"} of the last report built in this tab
 DRILL_USER = "bl_drill_user"  # user id whose timeline a Segments/Anomalies drill-down shows
 PRED_EXPORT = "bl_pred_export"  # {"run", "top_k", "data"}: the Predict page's every-user file
+DATA_TAB = "data_tabs"  # the Data page's open tab (widget key): only that tab's view runs
+# Run outputs the pages read (written by evaluate / segment / anomalies).
+METRICS_FILE = "metrics.json"  # model vs baselines
+SEGMENTS_FILE = "segments.parquet"  # one row per segment
+ASSIGNMENTS_FILE = "segment_assignments.parquet"  # one row per user: user_id, segment, x, y
+ANOMALIES_FILE = "anomalies.parquet"  # one row per user: score, false-alarm rate, reason
+# One row per session intent: core.analysis.session_intents.INTENTS_FILE, named here because
+# that module loads scikit-learn and torch (seconds) and the Segments page only reads the file.
+INTENTS_FILE = "session_intents.parquet"
 RUN_OUTPUT_FILES = (  # files whose change invalidates a run's cached outputs
-    "metrics.json",
-    "segments.parquet",
-    "segment_assignments.parquet",
+    METRICS_FILE,
+    SEGMENTS_FILE,
+    ASSIGNMENTS_FILE,
     "segment_names.json",
-    "anomalies.parquet",
+    ANOMALIES_FILE,
 )
 
 
@@ -121,9 +130,10 @@ def manifest(root: str, name: str, stamp: float) -> dict[str, Any]:
     return load_manifest(Workspace(Path(root)), name)
 
 
-@st.cache_resource(show_spinner="Loading event sequences…", max_entries=4)
+@st.cache_resource(show_spinner="Loading event sequences…", max_entries=2)
 def sequences(root: str, name: str, stamp: float) -> Any:
-    """EventSequences of a dataset: a resource (numpy arrays, shared read-only, never copied)."""
+    """EventSequences of a dataset: a resource (numpy arrays, shared read-only, never copied).
+    Two at most: a 10M-event log holds about 270 MB, and a re-ingest makes a new entry."""
     from core.data.store import load_sequences
 
     return load_sequences(Workspace(Path(root)), name)
@@ -194,12 +204,43 @@ def headline(root: str, dataset: str, run: str | None, stamps: tuple) -> run_inf
     return run_info.headline(Workspace(Path(root)), dataset, run)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_data(show_spinner=False, max_entries=4)
 def run_outputs(root: str, run: str, stamps: tuple) -> Any:
-    """metrics, segments, assignments, anomalies of a run (core.reports.build.load_run_outputs)."""
+    """metrics, segments, assignments, anomalies of a run (core.reports.build.load_run_outputs):
+    every row of the per-user tables, so only a report being built asks for them."""
     from core.reports.build import load_run_outputs
 
     return load_run_outputs(Workspace(Path(root)), run)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def anomaly_table(root: str, run: str, stamps: tuple, top: int, columns: tuple) -> Any:
+    """Every user's score and rate plus the `top` rows of anomalies.parquet with `columns`
+    (core.analysis.result_tables): a 200k-user file is never held whole, reasons and all."""
+    from core.analysis.result_tables import anomaly_table as read
+
+    return read(Workspace(Path(root)).existing_run_dir(run) / ANOMALIES_FILE, top, columns)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def map_points(root: str, run: str, stamps: tuple, limit: int) -> Any:
+    """At most `limit` users of segment_assignments.parquet that have a map position (user_id,
+    segment, x, y; a seeded sample, the same every rerun) and how many users there are."""
+    from core.analysis.result_tables import map_points as read
+
+    path = Workspace(Path(root)).existing_run_dir(run) / ASSIGNMENTS_FILE
+    return read(path, limit, ("user_id", "segment", "x", "y"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def scored_users(root: str, run: str, dataset: str, stamp: float, top: int) -> tuple[Any, int]:
+    """The `top` users of a scored period (users.parquet of core.analysis.score_period) by
+    anomaly score, and how many users it holds; `stamp` is the file's mtime."""
+    from core.analysis.result_tables import row_count, top_rows
+    from core.analysis.score_period import USERS_FILE, scored_dir
+
+    path = scored_dir(Workspace(Path(root)), run, dataset) / USERS_FILE
+    return top_rows(path, "anomaly_score", top), row_count(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.cli import main
+from core.cli import COMMAND_MODULES, main
 
 
 @pytest.mark.parametrize("before", [True, False])
@@ -26,3 +26,12 @@ def test_unknown_run_is_one_error_line_with_exit_2(tmp_path, capsys):
     assert main(["predict", "--run", "nope", "--user", "u1", "--workspace", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "nope" in err[0]
+
+
+@pytest.mark.parametrize("command", [m.NAME for m in COMMAND_MODULES])
+def test_every_command_prints_its_help(command: str, capsys) -> None:
+    """argparse formats help text with %: a literal '1%' in a default crashed `--help`."""
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    assert "usage:" in capsys.readouterr().out

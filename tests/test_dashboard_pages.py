@@ -131,24 +131,37 @@ def test_home_shows_headline_cards_from_files(sample_ws, monkeypatch) -> None:
     assert not at.error
 
 
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Open a tab of the Data page as a click would (only the open tab's view runs)."""
+    at.session_state[state.DATA_TAB] = label
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_data_page_profiles_and_funnel_builder(sample_ws, monkeypatch) -> None:
     at = open_page("data", sample_ws, monkeypatch)
     expected = stats(sample_ws)
     assert [m.value for m in at.metric][:2] == [f"{expected['events']:,}", f"{expected['users']:,}"]
-    steps = at.multiselect(key="data_fun_steps_sample")
+    assert frame_with(at, "stat") is not None  # the overview's distributions
+    assert not at.multiselect, "a closed tab's view does not run"
+    steps = open_tab(at, "Funnel").multiselect(key="data_fun_steps_sample")
     assert steps.value == ["view", "add_to_cart", "purchase"]
     steps.set_value(["view", "purchase"]).run()
     at.radio(key="data_fun_within").set_value("user").run()
-    at.slider(key="data_paths_length").set_value(4).run()
-    at.radio(key="data_ret_p").set_value("day").run()
-    assert not at.exception and not at.error
     funnel = frame_with(at, "step", "drop_off")
     assert list(funnel["event"]) == ["view", "purchase"]
     assert funnel["count"].iloc[0] >= funnel["count"].iloc[1] > 0
+    open_tab(at, "Top paths").slider(key="data_paths_length").set_value(4).run()
+    open_tab(at, "Retention").radio(key="data_ret_p").set_value("day").run()
+    assert not at.exception and not at.error
+    assert open_tab(at, "Funnel").multiselect(key="data_fun_steps_sample").value == [
+        "view", "purchase",
+    ]  # fmt: skip
 
 
 def test_data_page_bad_funnel_is_a_message_not_a_traceback(sample_ws, monkeypatch) -> None:
-    at = open_page("data", sample_ws, monkeypatch)
+    at = open_tab(open_page("data", sample_ws, monkeypatch), "Funnel")
     at.multiselect(key="data_fun_steps_sample").set_value([]).run()
     assert not at.exception
     assert "Pick at least one event type" in texts(at)
@@ -406,3 +419,16 @@ def test_run_table_shows_a_dash_for_unevaluated_runs() -> None:
     table = pd.DataFrame({"run": ["a", "b"], "epochs": [5, 3], "val mrr": [0.25709, None]})
     shown = runs_for_display(table)
     assert list(shown["val mrr"]) == ["0.257", "—"] and list(shown["epochs"]) == [5, 3]
+
+
+def test_file_names_the_pages_read_match_core() -> None:
+    """state names some run files itself, so that pages showing them need not import the
+    modules that write them (torch, scikit-learn); the names must stay the writers' names."""
+    from core.analysis import anomalies, segments, session_intents
+    from core.reports import build
+
+    assert state.INTENTS_FILE == session_intents.INTENTS_FILE
+    assert state.SEGMENTS_FILE == segments.SEGMENTS_FILE == build.RUN_SEGMENTS_FILE
+    assert state.ASSIGNMENTS_FILE == segments.ASSIGNMENTS_FILE == build.RUN_ASSIGNMENTS_FILE
+    assert state.ANOMALIES_FILE == anomalies.ANOMALIES_FILE == build.RUN_ANOMALIES_FILE
+    assert state.METRICS_FILE == build.RUN_METRICS_FILE

@@ -16,6 +16,10 @@ torch (logits, log-sum-exp, top k), so the (users, items) probability matrix nev
 rows are streamed to the file chunk by chunk. Memory stays bounded by `chunk` whatever the
 number of users. The item head gives reserved ids and the no-item token -inf, so neither is
 ever listed; k is capped at the number of real items.
+
+Under torchrun (`torchrun --nproc_per_node=N -m core -- predict --all …`) every rank encodes
+its share of each chunk's forward batches, the per-user top k are gathered on rank 0, and rank
+0 alone writes: the same batches as one process, so the same file.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -41,6 +45,7 @@ from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
 from core.progress import ProgressCallback, ProgressEvent
 from core.reports.csv_safe import neutralise_cell
+from core.training.distributed import DistContext, gather_to_main
 
 CHUNK_USERS = 4096  # users encoded per chunk: bounds memory (states + rows), not speed
 BLOCK_ROWS = 64  # query states scored together against each block of items
@@ -90,35 +95,64 @@ def top_k_chunks(
     top_k: int,
     chunk: int = CHUNK_USERS,
     on_progress: ProgressCallback | None = None,
+    context: DistContext | None = None,
 ) -> Iterator[ChunkTop]:
     """Top-k items (with probabilities) and the top event type after every user's whole history.
 
     `loaded` is a `core.training.checkpoint.LoadedRun` trained on `sequences`' vocabularies.
+    Under torchrun (`context`) every rank scores its share of each chunk's forward batches and
+    rank 0 alone yields the chunk, gathered (the other ranks yield nothing).
     """
     loaded.check_vocab(sequences)
     k = checked_top_k(top_k, sequences)
+    context = context or DistContext()
     scorer = loaded.scorer()
-    model = scorer.model
     total = sequences.num_users
     for start in range(0, total, chunk):
         users = np.arange(start, min(start + chunk, total), dtype=np.int64)
-        ids = np.empty((len(users), k), dtype=np.int64)
-        probs = np.empty((len(users), k), dtype=np.float32)
-        events = np.empty(len(users), dtype=np.int64)
-        event_probs = np.empty(len(users), dtype=np.float32)
-        cutoffs = sequences.offsets[users + 1]
-        # ModelScorer has no public "query states" yet; this is the path its top_k uses.
-        for idx, hidden in scorer._query_states(sequences, users, cutoffs):  # (b, D)
-            best_event = model.event_head.predict(hidden).float().max(dim=1)  # (b,)
-            events[idx] = best_event.indices.cpu().numpy()
-            event_probs[idx] = best_event.values.cpu().numpy()
-            for s in range(0, len(idx), BLOCK_ROWS):
-                best_ids, best_probs = top_k_probs(model.item_head, hidden[s : s + BLOCK_ROWS], k)
-                ids[idx[s : s + BLOCK_ROWS]] = best_ids.cpu().numpy()
-                probs[idx[s : s + BLOCK_ROWS]] = best_probs.cpu().numpy()
-        yield ChunkTop(users, ids, probs, events, event_probs)
+        shares = gather_to_main(_score_share(scorer, sequences, users, k, context), context)
+        if shares is None:
+            continue
+        yield _merged(users, shares)
         if on_progress is not None:
             on_progress(ProgressEvent("predict", users[-1] + 1, total, "users scored"))
+
+
+def _score_share(
+    scorer: Any, sequences: EventSequences, users: np.ndarray, k: int, context: DistContext
+) -> ChunkTop:
+    """The top k of the users of `users` (consecutive) that this rank scores."""
+    model = scorer.model
+    ids = np.empty((len(users), k), dtype=np.int64)
+    probs = np.empty((len(users), k), dtype=np.float32)
+    events = np.empty(len(users), dtype=np.int64)
+    event_probs = np.empty(len(users), dtype=np.float32)
+    cutoffs = sequences.offsets[users + 1]
+    scored = []
+    for idx, hidden in scorer.query_states(sequences, users, cutoffs, context):  # (b, D)
+        best_event = model.event_head.predict(hidden).float().max(dim=1)  # (b,)
+        events[idx] = best_event.indices.cpu().numpy()
+        event_probs[idx] = best_event.values.cpu().numpy()
+        for s in range(0, len(idx), BLOCK_ROWS):
+            best_ids, best_probs = top_k_probs(model.item_head, hidden[s : s + BLOCK_ROWS], k)
+            ids[idx[s : s + BLOCK_ROWS]] = best_ids.cpu().numpy()
+            probs[idx[s : s + BLOCK_ROWS]] = best_probs.cpu().numpy()
+        scored.append(idx)
+    mine = np.sort(np.concatenate(scored)) if scored else np.zeros(0, dtype=np.int64)
+    return ChunkTop(users[mine], ids[mine], probs[mine], events[mine], event_probs[mine])
+
+
+def _merged(users: np.ndarray, shares: list[ChunkTop]) -> ChunkTop:
+    """One `ChunkTop` for consecutive `users` from the ranks' shares (each user in one)."""
+    if len(shares) == 1:
+        return shares[0]
+    names = [f.name for f in fields(ChunkTop)]  # users first
+    columns = [np.concatenate([getattr(share, name) for share in shares]) for name in names]
+    order = np.argsort(columns[0], kind="stable")  # user indices back in order
+    merged = ChunkTop(*(values[order] for values in columns))
+    if not np.array_equal(merged.users, users):
+        raise ValueError(f"ranks scored users {merged.users[:5]}..., not {users[:5]}...")
+    return merged
 
 
 def top_k_probs(head: Any, hidden: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -233,12 +267,23 @@ def export_predictions(
     top_k: int = 10,
     chunk: int = CHUNK_USERS,
     on_progress: ProgressCallback | None = None,
-) -> dict[str, Any]:
-    """Writes every user's predictions to `path` (.csv, formula-safe, or .parquet) atomically."""
+    context: DistContext | None = None,
+) -> dict[str, Any] | None:
+    """Writes every user's predictions to `path` (.csv, formula-safe, or .parquet) atomically.
+
+    Under torchrun (`context`) every rank scores its share and rank 0 alone writes the file and
+    returns the summary; the other ranks return None.
+    """
     target = Path(path)
     fmt = export_format(target)
     started = time.perf_counter()
-    frames = prediction_frames(loaded, sequences, catalog, top_k, fmt == "csv", chunk, on_progress)
+    frames = prediction_frames(
+        loaded, sequences, catalog, top_k, fmt == "csv", chunk, on_progress, context
+    )
+    if context is not None and not context.is_main:
+        for _ in frames:  # scores this rank's share of each chunk and sends it to rank 0
+            pass
+        return None
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -282,8 +327,10 @@ def prediction_frames(
     csv_safe: bool,
     chunk: int = CHUNK_USERS,
     on_progress: ProgressCallback | None = None,
+    context: DistContext | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """One long-format frame per chunk of users (see the module docstring for the columns)."""
+    """One long-format frame per chunk of users (see the module docstring for the columns);
+    under torchrun only rank 0 gets frames (see `top_k_chunks`)."""
     builder = RowBuilder(sequences, catalog, csv_safe)
-    for top in top_k_chunks(loaded, sequences, top_k, chunk, on_progress):
+    for top in top_k_chunks(loaded, sequences, top_k, chunk, on_progress, context):
         yield builder.frame(top)

@@ -27,11 +27,13 @@ from core.analysis.anomaly_flags import (
     false_alarm_rates,
     rates_against,
 )
-from core.analysis.embeddings import event_surprise
+from core.analysis.embeddings import SURPRISE_EVENTS, event_surprise
 from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import BURST_WINDOW_S, event_frame, session_table
+from core.analysis.user_sample import sample_users
 from core.data.sequences import EventSequences
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
+from core.training.distributed import DistContext, device_for
 from core.workspace import Workspace, atomic_write_bytes, atomic_write_json, read_json
 
 if TYPE_CHECKING:
@@ -132,11 +134,15 @@ def score_anomalies(
     time: TimeSupport | None = None,
     config: FlagConfig | None = None,
     reference: dict | None = None,
-) -> AnomalyResult:
+    context: DistContext | None = None,
+) -> AnomalyResult | None:
     """Scores every session and user; `loaded=None` uses the rate features alone.
 
     `reference` (a training run's anomaly_model.json plus its users' `scores`) scores new data
     against the training period: its scorers, typical values and reference scores, never refit.
+
+    Under torchrun (`context`) the model's forward passes are shared between the ranks and
+    rank 0 alone finishes the scoring (the others get None).
 
     `time` says what the timestamps support (default: read off `sequences`); without clock
     times the pace, gap and burst features are neither scored nor named in reasons. Users are
@@ -151,7 +157,10 @@ def score_anomalies(
     user_surprise = None
     if loaded is not None:
         loaded.check_vocab(sequences)
-        item_nll, event_nll = event_surprise(loaded.model, sequences, on_progress=progress)
+        scored = event_surprise(loaded.model, sequences, on_progress=progress, context=context)
+        if scored is None:
+            return None  # torchrun: this rank's share went to rank 0, which finishes
+        item_nll, event_nll = scored
         nll = pd.Series(item_nll + event_nll)
         sessions["surprise"] = nll.groupby(frame["session"].to_numpy()).mean()
         user_surprise = nll.groupby(frame["user"].to_numpy()).mean()
@@ -170,7 +179,7 @@ def score_anomalies(
     sessions["score"] = z.sum(axis=1)
     typical = _typical(sessions) if reference is None else dict(reference["typical"])
     names = sequences.event_vocab.tokens if mix else []  # one event type: not worth naming
-    sessions["reason"] = [_reason(sessions.loc[s], z.loc[s], typical, names) for s in z.index]
+    sessions["reason"] = _reasons(sessions, z, typical, names)
     sessions["user_id"] = sequences.user_ids.astype(str)[sessions["user"].to_numpy()]
     sessions["percentile"] = _percentile(sessions["score"].to_numpy())
     users, user_scorer = _users(
@@ -179,6 +188,10 @@ def score_anomalies(
     progress(ProgressEvent("anomalies", 1, 1, "done"))
     summary = _summary(users, loaded is not None, config.false_alarm_rate)
     summary["time_note"] = time.note()
+    if loaded is not None and sequences.num_events > SURPRISE_EVENTS:
+        summary["surprise_note"] = (
+            f"model surprise read from each user's latest {loaded.model.config.max_len} events"
+        )
     model = {
         "sessions": scorer.to_dict(),
         "users": None if user_scorer is None else user_scorer.to_dict(),
@@ -271,19 +284,34 @@ def _summary(users: pd.DataFrame, with_model: bool, rate: float) -> dict:
 # --- reasons ---------------------------------------------------------------------------------
 
 
-def _reason(row: pd.Series, z: pd.Series, typical: dict[str, float], events: list[str]) -> str:
-    """The two strongest features in words; pace, burst and rate collapse into one phrase."""
-    phrases: list[str] = []
-    for feature in z.sort_values(ascending=False, kind="stable").index:
-        if z[feature] < 1.0 or len(phrases) == 2:
-            break
-        phrase = _phrase(feature, row, typical, events)
-        if phrase not in phrases:
-            phrases.append(phrase)
-    return "; ".join(phrases) if phrases else "nothing unusual"
+REASON_COLUMNS = ("events", "seconds", "run_event", *FEATURES)  # what the phrases quote
 
 
-def _phrase(feature: str, row: pd.Series, typical: dict[str, float], events: list[str]) -> str:
+def _reasons(
+    sessions: pd.DataFrame, z: pd.DataFrame, typical: dict[str, float], events: list[str]
+) -> list[str]:
+    """Each session's two strongest features in words; pace, burst and rate collapse into one
+    phrase. Plain arrays and one Python step per unusual session only: a 10M-event log has
+    over a million sessions, and a pandas row lookup each took most of the step's time."""
+    values = z.to_numpy()  # (S, F)
+    features = list(z.columns)
+    columns = {c: sessions[c].to_numpy() for c in REASON_COLUMNS if c in sessions}
+    order = np.argsort(-values, axis=1, kind="stable")  # (S, F) strongest first, ties in order
+    reasons = ["nothing unusual"] * len(values)
+    for i in np.flatnonzero(values.max(axis=1, initial=0.0) >= 1.0):
+        row = {name: column[i] for name, column in columns.items()}
+        phrases: list[str] = []
+        for f in order[i]:
+            if values[i, f] < 1.0 or len(phrases) == 2:
+                break
+            phrase = _phrase(features[f], row, typical, events)
+            if phrase not in phrases:
+                phrases.append(phrase)
+        reasons[i] = "; ".join(phrases)
+    return reasons
+
+
+def _phrase(feature: str, row: dict, typical: dict[str, float], events: list[str]) -> str:
     event = events[int(row["run_event"])] if 0 <= int(row["run_event"]) < len(events) else "event"
     if feature in ("median_gap_s", "events_per_min"):
         gap = max(float(row["median_gap_s"]), 0.5) if pd.notna(row["median_gap_s"]) else 0.5
@@ -338,19 +366,28 @@ def anomalies_run(
     run: str,
     on_progress: ProgressCallback | None = None,
     config: FlagConfig | None = None,
-) -> AnomalyResult:
-    """Scores a run's dataset and writes anomalies.parquet and anomaly_sessions.parquet."""
-    from core.data.store import load_manifest, load_sequences
-    from core.training.checkpoint import load_run
+    context: DistContext | None = None,
+) -> AnomalyResult | None:
+    """Scores a run's dataset and writes anomalies.parquet and anomaly_sessions.parquet.
 
-    loaded = load_run(workspace, run)
-    sequences = load_sequences(workspace, loaded.dataset)
+    Under torchrun (`context`) every rank reads its share and rank 0 alone scores and writes
+    (the others get None)."""
+    from core.data.store import load_manifest, load_sequences
+    from core.training.checkpoint import load_run, resolve_device
+
+    context = context or DistContext()
+    loaded = load_run(workspace, run, device_for(context, resolve_device("auto")))
+    sample = sample_users(load_sequences(workspace, loaded.dataset))
     has_time = bool(load_manifest(workspace, loaded.dataset).get("has_time", True))
-    time = support_from_ms(sequences.timestamps, has_time)
-    result = score_anomalies(loaded, sequences, on_progress, time, config)
+    time = support_from_ms(sample.sequences.timestamps, has_time)
+    result = score_anomalies(loaded, sample.sequences, on_progress, time, config, context=context)
+    if result is None:
+        return None
+    result.summary.update(sample.summary())
     _write_parquet(loaded.run_dir / ANOMALIES_FILE, result.users)
     _write_parquet(loaded.run_dir / SESSION_ANOMALIES_FILE, result.sessions)
-    atomic_write_json(loaded.run_dir / ANOMALY_MODEL_FILE, {**result.model, "pace": time.pace})
+    model = {**result.model, "pace": time.pace, "sample_note": sample.note()}  # for the page
+    atomic_write_json(loaded.run_dir / ANOMALY_MODEL_FILE, model)
     return result
 
 

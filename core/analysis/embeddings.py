@@ -18,12 +18,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.analysis.item_surprise import ItemSurprise
 from core.data.sequences import EventSequences
 from core.data.vocab import MASK
 from core.model.transformer import BehaviorTransformer, EncoderInput, EncoderOutput
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
+from core.training.distributed import DistContext, gather_to_main, shard_users
 from core.training.windows import FlatInputs, gather
 
+SURPRISE_EVENTS = 2_000_000  # logs up to this size get every event scored for surprise
 Level = Literal["user", "session"]
 Pooling = Literal["mean", "last", "model"]
 
@@ -97,29 +100,69 @@ def event_surprise(
     batch_size: int = 256,
     mask_passes: int = 5,
     on_progress: ProgressCallback | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    max_events: int = SURPRISE_EVENTS,
+    context: DistContext | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Per-event negative log-likelihood (nats) of the observed item and event type, each (N,).
 
     Causal models score event t from events before it; the first event of a user has no
     context and gets NaN. Masked models hide every `mask_passes`-th event per pass, so after
     `mask_passes` forwards each event was predicted once from both sides (a cheap leave-one-out
     pseudo-likelihood). Users longer than `max_len` are read in half-overlapping windows, each
-    event scored with at least half a window of context.
+    event scored with at least half a window of context. A log of more than `max_events` events
+    is scored on each user's latest `max_len` events only (older events get NaN), so the cost
+    grows with users, not with the log; the item term is estimated on large catalogues
+    (`ItemSurprise`). Under torchrun (`context`) each rank reads a contiguous share of the
+    windows and rank 0 gathers every rank's scored rows; other ranks get None.
     """
+    context = context or DistContext()
     flat = FlatInputs.from_sequences(sequences, model.config.gap_buckets)
-    starts, lengths, score_from = _scoring_windows(flat.offsets, model.config.max_len)
-    item_nll = np.full(len(flat.items), np.nan, dtype=np.float32)
-    event_nll = np.full(len(flat.items), np.nan, dtype=np.float32)
+    if len(flat.items) > max_events:
+        starts, lengths, score_from = _latest_windows(flat.offsets, model.config.max_len)
+    else:
+        starts, lengths, score_from = _scoring_windows(flat.offsets, model.config.max_len)
+    mine = shard_users(np.arange(len(starts)), context, block=batch_size)  # window indices
+    starts, lengths, score_from = starts[mine], lengths[mine], score_from[mine]
+    counts = np.bincount(flat.items, minlength=len(sequences.item_vocab))
+    item_surprise = ItemSurprise(model, counts)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     passes = range(1) if model.causal else range(mask_passes)
     for p in passes:
         modulus = None if model.causal else (p, mask_passes)
         batches = _encode_batches(model, flat, starts, lengths, batch_size, on_progress, modulus)
         for idx, enc, batch in batches:
-            rows, item_v, event_v = _window_nll(
-                model, enc, batch, flat, starts[idx], score_from[idx], modulus
+            parts.append(
+                _window_nll(
+                    model, item_surprise, enc, batch, flat, starts[idx], score_from[idx], modulus
+                )
             )
-            item_nll[rows], event_nll[rows] = item_v, event_v
+    shares = gather_to_main(_concatenated(parts), context)
+    if shares is None:
+        return None
+    item_nll = np.full(len(flat.items), np.nan, dtype=np.float32)
+    event_nll = np.full(len(flat.items), np.nan, dtype=np.float32)
+    for rows, item_v, event_v in shares:
+        item_nll[rows], event_nll[rows] = item_v, event_v
     return item_nll, event_nll
+
+
+def _concatenated(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, item NLL, event NLL) of every scored window of this process, in one piece."""
+    if not parts:
+        empty = np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.int64), empty, empty
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _latest_windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, ...]:
+    """One window per user: the latest `max_len` events, all scored."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    users = np.flatnonzero(np.diff(offsets) > 0)
+    ends = offsets[users + 1]
+    starts = np.maximum(offsets[users], ends - max_len)
+    return starts, ends - starts, np.zeros(len(users), dtype=np.int64)
 
 
 def _scoring_windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, ...]:
@@ -142,6 +185,7 @@ def _scoring_windows(offsets: np.ndarray, max_len: int) -> tuple[np.ndarray, ...
 
 def _window_nll(
     model: BehaviorTransformer,
+    item_surprise: ItemSurprise,
     enc: EncoderOutput,
     batch: EncoderInput,
     flat: FlatInputs,
@@ -165,11 +209,10 @@ def _window_nll(
     keep = keep & (target_pos[None, :] >= torch.from_numpy(score_from).to(keep.device)[:, None])
     sel_rows = rows[:, target_pos.cpu()][keep.cpu()]  # (n,)
     h = hidden[keep]  # (n, D)
-    item_logp = F.log_softmax(model.item_head(h).float(), dim=-1)  # (n, V)
     event_logp = F.log_softmax(model.event_head(h).float(), dim=-1)  # (n, E)
-    item_t = items[sel_rows].to(h.device)  # (n,)
-    event_t = torch.from_numpy(flat.events)[sel_rows].to(h.device)  # (n,)
-    item_nll = -item_logp.gather(1, item_t[:, None]).squeeze(1)  # (n,)
+    item_t = items[sel_rows].to(h.device).long()  # (n,)
+    event_t = torch.from_numpy(flat.events)[sel_rows].to(h.device).long()  # (n,)
+    item_nll = item_surprise.nll(h, item_t)  # (n,)
     event_nll = -event_logp.gather(1, event_t[:, None]).squeeze(1)  # (n,)
     return sel_rows.numpy(), _finite(item_nll), _finite(event_nll)
 

@@ -38,16 +38,18 @@ def open_events(
     `user_ids`, when given, restricts every query to those users (e.g. one segment), so the same
     analytic answers "what does the funnel look like for cart abandoners". A second view,
     `events_ordered`, adds `pos`: a global event order consistent with time within each user,
-    which makes "A before B" one integer comparison even when two events share a timestamp
-    (a separate view, because the window sort costs as much as the rest of a simple query).
+    which makes "A before B" one integer comparison even when two events share a timestamp.
+    It is the file's row number: ingest writes the rows in that order, so no query pays for a
+    global sort (1-2 s per query on a 10M-event log).
     """
     path = Path(events_path)
     if not path.is_file():
         raise BehaviorLensError(f"{path}: events file not found (ingest the dataset first)")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # it would print into the CLI and server log
     try:
-        con.read_parquet(str(path)).create_view("events_raw")
+        con.read_parquet(str(path), file_row_number=True).create_view("events_raw")
         columns = {row[0] for row in con.execute("DESCRIBE events_raw").fetchall()}
     except duckdb.Error as error:
         con.close()
@@ -61,10 +63,12 @@ def open_events(
         ids = pd.DataFrame({"user_id": pd.Series([str(u) for u in user_ids], dtype="string")})
         con.register("user_filter", ids)
         where = "WHERE user_id IN (SELECT CAST(user_id AS VARCHAR) FROM user_filter)"
-    con.execute(f"CREATE TEMP VIEW events AS SELECT * FROM events_raw {where}")
     con.execute(
-        "CREATE TEMP VIEW events_ordered AS "
-        "SELECT *, row_number() OVER (ORDER BY user_idx, ts, src_row) AS pos FROM events"
+        f"CREATE TEMP VIEW events AS SELECT * EXCLUDE (file_row_number) FROM events_raw {where}"
+    )
+    con.execute(  # ingest writes rows sorted by (user_idx, ts, src_row): the row number is pos
+        "CREATE TEMP VIEW events_ordered AS SELECT * EXCLUDE (file_row_number), "
+        f"file_row_number + 1 AS pos FROM events_raw {where}"
     )
     return con
 

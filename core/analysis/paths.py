@@ -90,6 +90,11 @@ def _steps_sql(config: PathsConfig) -> str:
     """Table `steps(unit, step, label)`: each unit's path, numbered from 1, end marker added."""
     unit, label = _UNIT_COLUMN[config.within], _LABEL_COLUMN[config.level]
     keep_repeat = "TRUE" if not config.collapse_repeats else "prev IS NULL OR prev <> label"
+    from_start = (  # without a start event every unit's path starts at its first event
+        "FROM base b"
+        if config.start_event is None
+        else "FROM base b JOIN start s ON b.unit = s.unit AND b.pos >= s.start_pos"
+    )
     return f"""
     CREATE TEMP TABLE steps AS
     WITH base AS (
@@ -100,7 +105,7 @@ def _steps_sql(config: PathsConfig) -> str:
     ), tail AS (
         SELECT b.unit, b.pos, b.label,
                lag(b.label) OVER (PARTITION BY b.unit ORDER BY b.pos) AS prev
-        FROM base b JOIN start s ON b.unit = s.unit AND b.pos >= s.start_pos
+        {from_start}
     ), numbered AS (
         SELECT unit, label, row_number() OVER (PARTITION BY unit ORDER BY pos) AS step
         FROM tail WHERE {keep_repeat}

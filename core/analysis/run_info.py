@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from core.analysis.anomaly_flags import RATE_COLUMN, FlagConfig, with_flags
 from core.errors import BehaviorLensError
+from core.evaluation.user_budget import evaluated_users
 from core.progress import ProgressCallback
 from core.workspace import Workspace, atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from core.training.distributed import DistContext
 
 METRICS_FILE = "metrics.json"  # {run_or_baseline: {metric: value}}, written by `evaluate`
 QUALITY_METRICS = ("hr@10", "ndcg@10", "mrr")  # columns of the quality table
@@ -77,20 +81,26 @@ def evaluate_and_save(
     baselines: bool = True,
     dataset: str | None = None,
     on_progress: ProgressCallback | None = None,
+    context: DistContext | None = None,
     **options: Any,
 ) -> dict[str, dict[str, Any]]:
     """Evaluate a run (and the baselines) on its dataset; keep the rows in metrics.json.
 
-    `options` go to `core.evaluation.leave_one_out.evaluate` (split, protocol, ks, ...). A
+    `options` go to `core.evaluation.leave_one_out.evaluate` (split, protocol, ks, ...); past
+    `evaluated_users(items)` users a seeded sample is ranked (`max_users=0`: every user). A
     `dataset` that is not the run's is refused: item ids only fit the dataset trained on.
     The `evaluate` command and the dashboard both come here, so the file has one shape.
+    Under torchrun (`context`) each rank scores its share on its own device, every rank gets
+    the rows, and rank 0 alone writes the file.
     """
     from core.data.store import load_sequences
     from core.evaluation.leave_one_out import evaluate
     from core.evaluation.report import evaluate_baselines
-    from core.training.checkpoint import load_run
+    from core.training.checkpoint import load_run, resolve_device
+    from core.training.distributed import DistContext, device_for
 
-    loaded = load_run(workspace, run)
+    context = context or DistContext()
+    loaded = load_run(workspace, run, device_for(context, resolve_device("auto")))
     if dataset and dataset != loaded.dataset:
         raise BehaviorLensError(
             f"run {run!r} was trained on dataset {loaded.dataset!r}, not {dataset!r}; "
@@ -98,10 +108,15 @@ def evaluate_and_save(
         )
     sequences = load_sequences(workspace, loaded.dataset)
     loaded.check_vocab(sequences)
-    rows = {run: evaluate(loaded.scorer(), sequences, on_progress=on_progress, **options)}
+    limit = options.get("max_users")  # None: the default cap, a stated sample past it
+    default = evaluated_users(len(sequences.item_vocab))
+    options["max_users"] = default if limit is None else (limit or None)  # 0: every user
+    options = {**options, "on_progress": on_progress, "context": context}
+    rows = {run: evaluate(loaded.scorer(), sequences, **options)}
     if baselines:
-        rows.update(evaluate_baselines(sequences, on_progress=on_progress, **options))
-    atomic_write_json(loaded.run_dir / METRICS_FILE, rows)
+        rows.update(evaluate_baselines(sequences, **options))
+    if context.is_main:
+        atomic_write_json(loaded.run_dir / METRICS_FILE, rows)
     return rows
 
 

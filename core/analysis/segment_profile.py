@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.analysis.event_mix import event_mix
 from core.analysis.item_labels import TOKEN_SEPARATOR
 from core.analysis.user_features import EventRoles
 from core.data.items import ItemCatalog
@@ -110,8 +111,7 @@ def revenue_note(profiles: pd.DataFrame, catalog: ItemCatalog) -> str | None:
 
 
 def _event_mix(sequences: EventSequences, per_event: np.ndarray) -> pd.DataFrame:
-    mix = pd.crosstab(per_event, np.asarray(sequences.events), normalize="index")
-    mix.columns = [f"mix:{sequences.event_vocab.token_of(int(c))}" for c in mix.columns]
+    mix = event_mix(per_event, sequences)
     return mix
 
 

@@ -26,12 +26,14 @@ from core.analysis.clustering import (
     Projector,
     Segmenter,
     nearest_centre,
+    sample_rows,
 )
 from core.analysis.naming import SMALL_NAME, auto_names, merge_small_segments, read_renames
 from core.analysis.segment_profile import segment_profiles
 from core.analysis.segment_space import BlockWeights, SegmentSpace, default_weights
 from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import user_behaviour
+from core.analysis.user_sample import sample_users
 from core.analysis.user_vectors import ModelBlocks, model_blocks, real_event_types
 from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
@@ -74,6 +76,7 @@ ASSIGNMENTS_FILE = "segment_assignments.parquet"  # one row per user: user_id, s
 SEGMENTS_META_FILE = "segments.json"  # method, k, silhouette, features used
 SEGMENT_MODEL_FILE = "segment_model.json"  # fitted space + centres: assigns new users (score)
 PROJECTION_FILE = "projection.parquet"  # cached 2-D map, valid while its fingerprint matches
+MAP_ROWS = 20_000  # users placed on the 2-D map at most (a seeded sample past this; the rest NaN)
 PROJECTION_META_FILE = "projection.json"  # {"method", "fingerprint"} of the cached map
 
 
@@ -178,8 +181,19 @@ def _projection(X: np.ndarray, config: SegmentConfig, cache: dict | None) -> tup
             "fingerprint": key,
             "cached": True,
         }
-    projector = Projector(config.projection, config.seed).fit(X)
-    return projector.embedding_, {"method": projector.method_, "fingerprint": key, "cached": False}
+    rows = sample_rows(len(X), MAP_ROWS, config.seed)
+    projector = Projector(config.projection, config.seed).fit(X if rows is None else X[rows])
+    xy = projector.embedding_
+    if rows is not None:  # the map shows a sample; the other users get no position
+        xy = np.full((len(X), 2), np.nan)
+        xy[rows] = projector.embedding_
+    mapped = len(X) if rows is None else len(rows)
+    return xy, {
+        "method": projector.method_,
+        "fingerprint": key,
+        "cached": False,
+        "mapped_users": mapped,
+    }
 
 
 def _named_profiles(
@@ -219,6 +233,8 @@ def _summary(
         "stability_by_k": {str(k): round(v, 4) for k, v in segmenter.stability_by_k_.items()},
         "projection": projection["method"],
         "projection_cached": projection["cached"],
+        "mapped_users": projection.get("mapped_users"),
+        "fit_users": int(segmenter.fit_rows_),
     }
 
 
@@ -234,13 +250,15 @@ def segment_run(
     from core.training.checkpoint import load_run
 
     loaded = load_run(workspace, run)
-    sequences = load_sequences(workspace, loaded.dataset)
+    sample = sample_users(load_sequences(workspace, loaded.dataset))
+    sequences = sample.sequences
     catalog = load_item_catalog(workspace, loaded.dataset)
     has_time = bool(load_manifest(workspace, loaded.dataset).get("has_time", True))
     time = support_from_ms(sequences.timestamps, has_time)
     run_dir = loaded.run_dir
     renames, cache = read_renames(run_dir), _read_projection(run_dir)
     result = segment_users(loaded, sequences, config, renames, cache, on_progress, catalog, time)
+    result.summary.update(sample.summary())
     _write(run_dir, result)
     return result
 

@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from core.analysis.clustering import Segmenter, nearest_centre
+from core.analysis.event_mix import event_mix
 from core.analysis.item_labels import TOKEN_SEPARATOR
 from core.analysis.naming import auto_names
 from core.analysis.segment_profile import c_tf_idf, top_tokens
 from core.analysis.segment_space import block
 from core.analysis.user_features import EventRoles
+from core.analysis.user_sample import MAX_ANALYSIS_USERS, UserSample, sample_users
 from core.analysis.user_vectors import real_event_types, session_behaviour
 from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
@@ -38,6 +40,7 @@ SESSION_ASSIGNMENTS_FILE = "session_assignments.parquet"  # session_idx, user_id
 INTENTS_META_FILE = "session_intents.json"  # k, stability, silhouette, sessions
 SINGLE = -2  # intent id of one-event sessions
 SINGLE_NAME = "single-event visits"
+MAX_INTENT_SESSIONS = 300_000  # sessions read by the model at most; past this, a user sample
 
 
 @dataclass
@@ -67,8 +70,7 @@ def session_table(sequences: EventSequences) -> pd.DataFrame:
     purchase = EventRoles().ids(sequences, "purchase")
     bought = np.isin(sequences.events, purchase).astype(np.int64)
     frame["conversion"] = np.add.reduceat(bought, starts) > 0 if len(starts) else []
-    mix = pd.crosstab(which, np.asarray(sequences.events), normalize="index")
-    mix.columns = [f"mix:{sequences.event_vocab.token_of(int(c))}" for c in mix.columns]
+    mix = event_mix(which, sequences)
     return frame.join(mix)
 
 
@@ -186,13 +188,25 @@ def intents_run(
     from core.training.checkpoint import load_run
 
     loaded = load_run(workspace, run)
-    sequences = load_sequences(workspace, loaded.dataset)
+    sample = _intent_sample(load_sequences(workspace, loaded.dataset))
+    sequences = sample.sequences
     loaded.check_vocab(sequences)
     catalog = load_item_catalog(workspace, loaded.dataset)
     assignments, profiles, summary = find_intents(loaded, sequences, config, catalog)
+    summary.update(sample.summary())
     for name, frame in ((SESSION_ASSIGNMENTS_FILE, assignments), (INTENTS_FILE, profiles)):
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         atomic_write_bytes(loaded.run_dir / name, buffer.getvalue())
     atomic_write_json(loaded.run_dir / INTENTS_META_FILE, summary)
     return profiles, summary
+
+
+def _intent_sample(sequences: EventSequences) -> UserSample:
+    """Every user while the log has at most MAX_INTENT_SESSIONS sessions, else a seeded sample
+    of users holding about that many: each session is one forward pass of the model."""
+    sessions = len(np.unique(sequences.sessions))
+    if sessions <= MAX_INTENT_SESSIONS:
+        return sample_users(sequences, None)
+    users = max(int(sequences.num_users * MAX_INTENT_SESSIONS / sessions), 1)
+    return sample_users(sequences, min(users, MAX_ANALYSIS_USERS))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.analysis.event_mix import event_mix
 from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED
 
@@ -101,8 +102,7 @@ def user_behaviour(
     out["repeat_items"] = _repeat_share(f, real)
     out["revisits"] = (f.duplicated(["session", "item"]) & real).groupby(f["user"]).mean()
     out["top_category_share"] = _top_share(f, "category")
-    mix = pd.crosstab(f["user"], f["event"], normalize="index")
-    mix.columns = [f"mix:{sequences.event_vocab.token_of(int(c))}" for c in mix.columns]
+    mix = event_mix(f["user"].to_numpy(), sequences)
     out = out.join(mix).fillna(0.0)
     return out if pace else out.drop(columns=[c for c in TIME_COLUMNS if c in out])
 

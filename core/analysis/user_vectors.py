@@ -31,6 +31,8 @@ from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
 from core.training.windows import FlatInputs
 
+SESSION_PASSES = 200_000  # sessions read one forward each; past this, from the user windows
+
 
 @dataclass
 class ModelBlocks:
@@ -51,14 +53,71 @@ def model_blocks(
     sequences: EventSequences,
     on_progress: ProgressCallback | None = None,
 ) -> ModelBlocks:
-    """The model-side blocks of every user (users without events get zeros)."""
+    """The model-side blocks of every user (users without events get zeros).
+
+    Predicted behaviour is read per session (one forward per session) while the log has at
+    most `SESSION_PASSES` sessions; past that (a 10M-event log has over a million) it is read
+    from the same forward over each user's latest window that gives the state, averaged per
+    session inside the window and then per user: one pass instead of two, bounded by users.
+    """
+    has_mix = real_event_types(sequences) >= 2
+    many_sessions = len(np.unique(sequences.sessions)) > SESSION_PASSES
+    if has_mix and many_sessions:
+        state, behaviour = _window_blocks(model, sequences, on_progress)
+        return ModelBlocks(state, behaviour, item_preferences(model, sequences))
     units = units_of(sequences, "user", model.config.max_len)
     state = np.zeros((sequences.num_users, model.config.dim), dtype=np.float32)
     state[units.user] = pooled_embeddings(model, sequences, units, on_progress=on_progress)
-    behaviour = None
-    if real_event_types(sequences) >= 2:
-        behaviour = predicted_behaviour(model, sequences)
+    behaviour = predicted_behaviour(model, sequences) if has_mix else None
     return ModelBlocks(state, behaviour, item_preferences(model, sequences))
+
+
+def _window_blocks(
+    model: BehaviorTransformer,
+    sequences: EventSequences,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(U, D) mean state and (U, E - reserved) predicted behaviour from one forward per user
+    over the latest max_len events: behaviour averaged per session, then per user."""
+    units = units_of(sequences, "user", model.config.max_len)
+    flat = FlatInputs.from_sequences(sequences, model.config.gap_buckets)
+    state = np.zeros((sequences.num_users, model.config.dim), dtype=np.float32)
+    behaviour = np.zeros((sequences.num_users, model.config.num_events), dtype=np.float32)
+    sessions = np.asarray(sequences.sessions, dtype=np.int64)
+    lengths = units.end - units.start
+    with torch.inference_mode():
+        for idx, enc, _ in _encode_batches(model, flat, units.start, lengths, 256, on_progress):
+            state[units.user[idx]] = enc.mean().float().cpu().numpy()
+            probs = model.event_head.predict(enc.hidden[enc.valid]).float().cpu().numpy()
+            valid = enc.valid.cpu().numpy()  # (B, T) rows are the window's events in order
+            window, position = np.nonzero(valid)  # (n,) row-major: window by window
+            rows = units.start[idx][window] + position  # (n,) flat event rows
+            behaviour[units.user[idx]] = _per_session_then_window(
+                probs, sessions[rows], window, len(idx)
+            )
+    return state, behaviour[:, NUM_RESERVED:]
+
+
+def _per_session_then_window(
+    probs: np.ndarray, session: np.ndarray, window: np.ndarray, windows: int
+) -> np.ndarray:
+    """(windows, E) mean over each window's sessions of the mean over each session's events."""
+    new = np.r_[True, (session[1:] != session[:-1]) | (window[1:] != window[:-1])]
+    group = np.cumsum(new) - 1  # (n,) session-in-window ordinal
+    size = np.bincount(group).astype(np.float64)  # (G,)
+    per_session = np.stack(
+        [np.bincount(group, weights=probs[:, e]) / size for e in range(probs.shape[1])], 1
+    )  # (G, E)
+    owner = window[new]  # (G,)
+    count = np.bincount(owner, minlength=windows).astype(np.float64)
+    sums = np.stack(
+        [
+            np.bincount(owner, weights=per_session[:, e], minlength=windows)
+            for e in range(probs.shape[1])
+        ],
+        1,
+    )  # (windows, E)
+    return (sums / np.maximum(count, 1.0)[:, None]).astype(np.float32)
 
 
 def predicted_behaviour(model: BehaviorTransformer, sequences: EventSequences) -> np.ndarray:

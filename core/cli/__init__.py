@@ -2,7 +2,8 @@
 
 Each command lives in its own module exposing `NAME`, `HELP`, `add_arguments(parser)` and
 `run(args) -> dict`. The dict is printed as the last line of stdout, as one JSON object, which is
-the contract scripts and tests rely on. User errors exit with code 2 and one `error: …` line on
+the contract scripts and tests rely on. Under torchrun, commands whose ranks gather their work
+on rank 0 (`evaluate`, `predict`) return None on the other ranks, which then print nothing. User errors exit with code 2 and one `error: …` line on
 stderr, never a traceback. Command modules import heavy libraries (torch) inside `run`, so
 `--help` and `ingest` stay fast.
 """
@@ -79,5 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the workspace is unchanged", file=sys.stderr)
         return 130
-    print(json.dumps(summary, default=str))
+    if summary is not None:
+        print(json.dumps(summary, default=str))
     return 0

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_RATE,
         help="flag users a normal user would score as high this rarely, as a share "
-        f"(default {DEFAULT_RATE:g} = {format_rate(DEFAULT_RATE)})",
+        f"(default {DEFAULT_RATE:g} = {format_rate(DEFAULT_RATE).replace('%', '%%')})",
     )
     parser.add_argument(
         "--out",
@@ -42,10 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from core.analysis.anomalies import anomalies_run
     from core.progress import TqdmProgress
     from core.reports.csv_safe import write_csv_safe
+    from core.training.checkpoint import resolve_device
+    from core.training.distributed import process_group
     from core.workspace import Workspace
 
     if args.top is not None and args.top < 1:
@@ -55,12 +57,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"--false-alarm-rate must be between 0 and 1 (0.01 = 1%), got {args.false_alarm_rate}"
         )
     config = FlagConfig(false_alarm_rate=args.false_alarm_rate)
-    progress = TqdmProgress()
-    try:
-        workspace = Workspace.at(args.workspace)
-        result = anomalies_run(workspace, args.run, on_progress=progress, config=config)
-    finally:
-        progress.close()
+    with process_group(resolve_device("auto")) as context:  # torchrun: each rank a share
+        progress = TqdmProgress(enabled=None if context.is_main else False)
+        try:
+            workspace = Workspace.at(args.workspace)
+            result = anomalies_run(
+                workspace, args.run, on_progress=progress, config=config, context=context
+            )
+        finally:
+            progress.close()
+    if result is None:
+        return None  # rank 0 prints and wrote the files
     summary = {"run": args.run, **result.summary}
     if args.out:
         users = result.users if args.top is None else result.users.head(args.top)

@@ -7,7 +7,9 @@ the dataset's item table; the id itself when there is none) beside its `id`.
 
 `--all --out FILE` writes every user's top-k instead, a chunk of users at a time, as a long
 table (user_id, rank, item_id, item_label, prob, seen, next_event, next_event_prob; see
-core/analysis/all_predictions.py): formula-safe CSV or Parquet, by the file's extension.
+core/analysis/all_predictions.py): formula-safe CSV or Parquet, by the file's extension. Under
+`torchrun --nproc_per_node=N -m core -- predict --all …` each rank scores a share of the users
+and rank 0 alone writes the file (the same file as one process) and prints.
 """
 
 from __future__ import annotations
@@ -41,20 +43,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace) -> dict | None:
     from core.data.items import load_item_catalog
     from core.data.store import load_sequences
     from core.training.checkpoint import load_run
+    from core.training.distributed import is_main_process
 
     if args.top_k < 1:
         raise BehaviorLensError(f"--top-k must be at least 1, got {args.top_k}")
     if args.all != bool(args.out):
         raise BehaviorLensError("--all and --out go together: --all --out FILE.csv|FILE.parquet")
     workspace = Workspace.at(args.workspace)
+    if args.all:
+        return _predict_all(workspace, args)
+    if not is_main_process():
+        return None  # torchrun: one user needs one process; rank 0 answers
     loaded = load_run(workspace, args.run)
     sequences = load_sequences(workspace, loaded.dataset)
-    if args.all:
-        return _predict_all(workspace, loaded, sequences, args)
     user = _user_index(sequences, args.user, loaded.dataset)
     users = np.array([user], dtype=np.int64)
     cutoffs = sequences.offsets[users + 1]
@@ -72,24 +77,32 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
-def _predict_all(
-    workspace: Workspace, loaded: object, sequences: EventSequences, args: argparse.Namespace
-) -> dict:
+def _predict_all(workspace: Workspace, args: argparse.Namespace) -> dict | None:
+    """Every user's top k into --out; under torchrun each rank scores a share, rank 0 writes."""
     from core.analysis.all_predictions import export_format, export_predictions
     from core.data.items import load_item_catalog
+    from core.data.store import load_sequences
     from core.progress import TqdmProgress
+    from core.training.checkpoint import load_run, resolve_device
+    from core.training.distributed import device_for, process_group
     from core.training.threads import set_training_threads
 
     export_format(args.out)  # refuse a bad extension before any work
-    set_training_threads(None)  # the idle cores: busy ones make torch's threads wait
-    catalog = load_item_catalog(workspace, loaded.dataset)
-    bar = TqdmProgress()
-    try:
-        summary = export_predictions(
-            loaded, sequences, catalog, args.out, args.top_k, on_progress=bar
-        )
-    finally:
-        bar.close()
+    device = resolve_device("auto")
+    with process_group(device) as context:
+        loaded = load_run(workspace, args.run, device_for(context, device))
+        sequences = load_sequences(workspace, loaded.dataset)
+        set_training_threads(None)  # the idle cores: busy ones make torch's threads wait
+        catalog = load_item_catalog(workspace, loaded.dataset)
+        bar = TqdmProgress(enabled=None if context.is_main else False)
+        try:
+            summary = export_predictions(
+                loaded, sequences, catalog, args.out, args.top_k, on_progress=bar, context=context
+            )
+        finally:
+            bar.close()
+    if summary is None:
+        return None  # rank 0 wrote the file and prints
     return {"run": args.run, "dataset": loaded.dataset, **summary}
 
 

@@ -57,3 +57,28 @@ class EventSequences:
 
     def user_slice(self, u: int) -> slice:
         return slice(int(self.offsets[u]), int(self.offsets[u + 1]))
+
+    def subset(self, users: np.ndarray) -> EventSequences:
+        """The same log restricted to `users` (sorted indices), vocabularies unchanged.
+
+        Analyses that are sample-based on very large logs run on this: memory and time then grow
+        with the sample, not with the log. Session indices keep their global values.
+        """
+        users = np.asarray(users, dtype=np.int64)
+        starts, ends = self.offsets[users], self.offsets[users + 1]
+        lengths = ends - starts
+        offsets = np.zeros(len(users) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(int(offsets[-1]))  # (n,)
+        return EventSequences(
+            user_ids=self.user_ids[users],
+            offsets=offsets,
+            items=self.items[rows],
+            events=self.events[rows],
+            categories=self.categories[rows],
+            timestamps=self.timestamps[rows],
+            sessions=self.sessions[rows],
+            item_vocab=self.item_vocab,
+            event_vocab=self.event_vocab,
+            category_vocab=self.category_vocab,
+        )

@@ -22,6 +22,7 @@ from core.errors import BehaviorLensError
 from core.evaluation.metrics import mean_metrics, rank_counts
 from core.evaluation.scorer import NextItemScorer
 from core.progress import ProgressCallback, ProgressEvent
+from core.training.distributed import DistContext, broadcast, gather_to_main, shard_users
 
 Split = Literal["test", "valid"]
 PROTOCOLS = ("full", "sampled-100")
@@ -57,6 +58,9 @@ def train_mask(sequences: EventSequences) -> np.ndarray:
     return mask
 
 
+SCORE_BLOCK_CELLS = 1 << 25  # (users x items) scores held at once: 128 MB of float32 per block
+
+
 def evaluate(
     scorer: NextItemScorer,
     sequences: EventSequences,
@@ -67,6 +71,7 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 256,
     on_progress: ProgressCallback | None = None,
+    context: DistContext | None = None,
 ) -> dict:
     """Rank each evaluated user's held-out item and average HR@K, NDCG@K and MRR.
 
@@ -74,32 +79,62 @@ def evaluate(
     are expected values under random tie-breaking (see core.evaluation.metrics). Returns
     {"protocol", "split", "users", "skipped_users", "items", "seed", "hr@K", "ndcg@K" (per K),
     "mrr", "mean_rank"}; users are scored `batch_size` at a time, so memory is (batch, items).
+    Under torchrun (`context`) each rank ranks a contiguous run of those batches, rank 0
+    averages everyone's per-user ranks, and every rank returns its result: the same batches
+    and the same sum as one process, so the same figures.
     """
     if protocol not in PROTOCOLS:
         raise BehaviorLensError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     if batch_size < 1 or not ks or min(ks) < 1:
         raise ValueError(f"batch_size and every k must be >= 1, got {batch_size}, {list(ks)}")
+    context = context or DistContext()
+    batch_size = min(batch_size, max(1, SCORE_BLOCK_CELLS // len(sequences.item_vocab)))
     evaluable = evaluable_users(sequences, split)
     users = _subsample(evaluable, max_users, seed)
+    mine = shard_users(users, context, block=batch_size)
+    ranks = _rank_users(scorer, sequences, mine, split, protocol, seed, batch_size, on_progress)
+    shares = gather_to_main(ranks, context)
+    metrics = None
+    if shares is not None:
+        greater, ties = (np.concatenate([share[i] for share in shares]) for i in (0, 1))
+        metrics = {
+            "protocol": protocol,
+            "split": split,
+            "users": len(users),
+            "skipped_users": int(sequences.num_users - len(evaluable)),
+            "items": len(sequences.item_vocab) - sequences.item_vocab.first_real_id,
+            "item_less_events": _item_less_events(sequences),
+            "seed": seed,
+            **mean_metrics(greater, ties, ks),
+        }
+        if len(users) < len(evaluable):
+            metrics["sample_note"] = (
+                f"evaluated on a seeded random sample of {len(users):,} of {len(evaluable):,} users"
+            )
+    return broadcast(metrics, context)
+
+
+def _rank_users(
+    scorer: NextItemScorer,
+    sequences: EventSequences,
+    users: np.ndarray,
+    split: Split,
+    protocol: str,
+    seed: int,
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(U,) candidates above and tied with each user's target, `batch_size` users at a time."""
     greater, ties = np.zeros(len(users), np.int64), np.zeros(len(users), np.int64)
+    rank = _rank_full if protocol == "full" else _rank_sampled
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
-        rank = _rank_full if protocol == "full" else _rank_sampled
         g, t = rank(scorer, sequences, batch, split, seed)
         greater[start : start + len(batch)], ties[start : start + len(batch)] = g, t
         if on_progress is not None:
             done = start + len(batch)
             on_progress(ProgressEvent("evaluate", done, len(users), f"{protocol} {split}"))
-    return {
-        "protocol": protocol,
-        "split": split,
-        "users": len(users),
-        "skipped_users": int(sequences.num_users - len(evaluable)),
-        "items": len(sequences.item_vocab) - sequences.item_vocab.first_real_id,
-        "item_less_events": _item_less_events(sequences),
-        "seed": seed,
-        **mean_metrics(greater, ties, ks),
-    }
+    return greater, ties
 
 
 def evaluable_users(sequences: EventSequences, split: Split) -> np.ndarray:

@@ -36,8 +36,8 @@ def rank_counts(
     if candidates is not None:
         above &= candidates
         equal &= candidates
-    greater = above.sum(axis=1)  # (B,)
-    ties = equal.sum(axis=1) - 1  # (B,) the target ties with itself
+    greater = np.count_nonzero(above, axis=1)  # (B,) (faster than sum on booleans)
+    ties = np.count_nonzero(equal, axis=1) - 1  # (B,) the target ties with itself
     if not allow_absent_target and (ties < 0).any():
         raise ValueError("a target score is not among its row's candidates")
     return greater.astype(np.int64), ties.astype(np.int64)

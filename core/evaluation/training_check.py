@@ -80,6 +80,7 @@ def _markov_on_validation(workspace: Workspace, meta: dict[str, Any]) -> dict[st
     from core.data.store import load_sequences
     from core.evaluation.baselines import MarkovBaseline
     from core.evaluation.leave_one_out import eligible_users, evaluate
+    from core.evaluation.user_budget import validation_users
 
     sequences = load_sequences(workspace, meta["dataset"])
     if len(eligible_users(sequences)) == 0:
@@ -91,7 +92,7 @@ def _markov_on_validation(workspace: Workspace, meta: dict[str, Any]) -> dict[st
         split="valid",
         protocol="full",
         ks=(10,),
-        max_users=train.get("eval_max_users"),
+        max_users=validation_users(train.get("eval_max_users"), len(sequences.item_vocab)),
         seed=int(train.get("seed", 0)),
     )
     return {"markov_ndcg@10": float(result["ndcg@10"]), "users": int(result["users"])}

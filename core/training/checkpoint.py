@@ -115,8 +115,11 @@ class LoadedRun:
         return self.scorer().encode(sequences, users, cutoffs)
 
 
-def load_run(workspace: Workspace, run_name: str, device: str = "auto") -> LoadedRun:
-    """Loads runs/NAME (best weights) onto `device` ("auto": cuda when present) in eval mode."""
+def load_run(workspace: Workspace, run_name: str, device: str | torch.device = "auto") -> LoadedRun:
+    """Loads runs/NAME (best weights) onto `device` ("auto": cuda when present) in eval mode.
+
+    A `torch.device` is taken as is (a torchrun rank's own GPU, `cuda:LOCAL_RANK`).
+    """
     run_dir = workspace.existing_run_dir(run_name)
     meta = _read_json(run_dir / "config.json")
     try:
@@ -125,7 +128,8 @@ def load_run(workspace: Workspace, run_name: str, device: str = "auto") -> Loade
     except (KeyError, TypeError, ValueError) as error:
         raise BehaviorLensError(f"{run_dir / 'config.json'}: unusable config ({error})") from error
     model = BehaviorTransformer(model_config)
-    _load_weights(model, run_dir / "model.safetensors", resolve_device(device))
+    target = device if isinstance(device, torch.device) else resolve_device(device)
+    _load_weights(model, run_dir / "model.safetensors", target)
     model.eval()
     return LoadedRun(
         run_name, run_dir, meta.get("dataset", ""), model, model_config, train_config, meta

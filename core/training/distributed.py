@@ -1,23 +1,28 @@
-"""Training on several processes with PyTorch's own engine (`torchrun`, `torch.distributed`).
+"""Several processes with PyTorch's own engine: `torchrun`, `torch.distributed`, DDP.
 
-`torchrun --nproc_per_node=N -m core -- train …` starts N copies of the same command; each
-reads RANK / WORLD_SIZE / LOCAL_RANK from the environment torchrun sets and joins one process
-group (gloo on CPU, NCCL on CUDA). Then:
-- every rank builds the same shuffled global batches (seeded by epoch) and takes its share of
-  each batch's users (`shard`), so the total batch size stays `--batch-size` whatever N is;
-- gradients are averaged across ranks after each backward (`average_gradients`: one flat
-  all-reduce, what DistributedDataParallel's reducer does; done by hand because the item loss
-  is computed outside the model's forward, on the tied embedding), so every rank steps the same
-  weights from the same gradient;
-- rank 0 alone evaluates and writes (checkpoints, progress, status, metrics); its validation
-  result and every stop decision (time budget, early stopping, cancel) are broadcast, so all
-  ranks stop at the same step.
+`torchrun --nproc_per_node=N -m core -- COMMAND …` starts N copies of the same command; each
+reads RANK / WORLD_SIZE / LOCAL_RANK from the environment torchrun sets (`from_environment`)
+and joins one process group (`process_group`: gloo on CPU, NCCL on CUDA, one GPU per local
+rank). What each command does with the ranks:
+- `train`: the whole loss (`core.training.loss.TrainingLoss`) is wrapped in
+  `DistributedDataParallel`, which averages gradients across ranks during backward, so every
+  rank steps the same weights. Every rank walks the same shuffled global batches and takes its
+  slice of each (`core.training.sampler.DistributedBatchSampler`), so the total batch size
+  stays `--batch-size` whatever N is. Rank 0 alone evaluates and writes (checkpoints,
+  progress, status, metrics); its validation result and every stop decision (time budget,
+  early stopping, cancel) reach all ranks (`broadcast`, `max_over_ranks`), so all stop at the
+  same step.
+- `evaluate`, `predict --all`: each rank scores its share of the users (`shard_users`), the
+  per-user results are gathered on rank 0 (`gather_to_main`), which alone writes and prints.
+  Shares are cut on the batches one process would score, so the numbers are the same bits.
 Without torchrun (WORLD_SIZE unset or 1) everything here is a no-op and nothing changes.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +71,29 @@ def init(context: DistContext, device: torch.device) -> None:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
-def shutdown(context: DistContext) -> None:
+def shutdown(context: DistContext, clean: bool = True) -> None:
+    """Leave the process group; `clean` first waits for every rank.
+
+    After an error the barrier is skipped: the other ranks may be waiting in another
+    collective, and torchrun stops them once this rank exits with an error.
+    """
     if context.active and dist.is_initialized():
-        dist.barrier()
+        if clean:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextmanager
+def process_group(device: torch.device) -> Iterator[DistContext]:
+    """The job's context with the group joined for the block (torchrun), else a single process."""
+    context = from_environment()
+    init(context, device_for(context, device))
+    try:
+        yield context
+    except BaseException:
+        shutdown(context, clean=False)
+        raise
+    shutdown(context)
 
 
 def device_for(context: DistContext, device: torch.device) -> torch.device:
@@ -79,32 +103,39 @@ def device_for(context: DistContext, device: torch.device) -> torch.device:
     return device
 
 
-def shard(users: np.ndarray, context: DistContext) -> np.ndarray:
-    """This rank's users of a global batch: every world-th user, starting at its rank."""
-    return users[context.rank :: context.world] if context.active else users
+def shard_users(users: np.ndarray, context: DistContext, block: int = 1) -> np.ndarray:
+    """This rank's contiguous share of `users`, cut only between blocks of `block` users.
 
-
-def average_gradients(model: torch.nn.Module, context: DistContext) -> None:
-    """Mean gradient over ranks, in one flat all-reduce (a missing gradient counts as 0)."""
+    Ranks 0..world-1 get consecutive runs of whole blocks (as even as the blocks allow), so
+    their shares concatenated in rank order are `users` again, and a scorer that works a block
+    at a time runs exactly the blocks one process would.
+    """
     if not context.active:
-        return
-    params = [p for p in model.parameters() if p.requires_grad]
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])  # (P,)
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= context.world
-    offset = 0
-    for param, grad in zip(params, grads, strict=True):
-        size = grad.numel()
-        param.grad = flat[offset : offset + size].view_as(grad).clone()
-        offset += size
+        return users
+    blocks = -(-len(users) // block)
+    first, stop = (blocks * r // context.world for r in (context.rank, context.rank + 1))
+    return users[first * block : stop * block]
+
+
+def gather_to_main(value: Any, context: DistContext) -> list[Any] | None:
+    """Every rank's `value`, in rank order, on rank 0 (None elsewhere); `[value]` alone.
+
+    Values travel pickled between the ranks of one job (never to disk): keep them to per-user
+    arrays, not model-sized tensors.
+    """
+    if not context.active:
+        return [value]
+    box: list[Any] | None = [None] * context.world if context.is_main else None
+    dist.gather_object(value, box, dst=0)
+    return box
 
 
 def max_over_ranks(value: int, context: DistContext) -> int:
     """The largest `value` of all ranks, on every rank (stop decisions agree)."""
     if not context.active:
         return value
-    box = torch.tensor([value], dtype=torch.int64)
+    on_gpu = dist.get_backend() == "nccl"  # NCCL reduces CUDA tensors only
+    box = torch.tensor([value], dtype=torch.int64, device="cuda" if on_gpu else "cpu")
     dist.all_reduce(box, op=dist.ReduceOp.MAX)
     return int(box.item())
 

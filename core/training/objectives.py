@@ -155,7 +155,7 @@ def _concat(
     rows, valid, segment = (np.take_along_axis(a, order, axis=1) for a in (rows, valid, segment))
 
     def take(values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.where(valid, values[rows], PAD))  # (B, T)
+        return torch.from_numpy(np.where(valid, values[rows], PAD).astype(np.int64))  # (B, T)
 
     cats = take(flat.categories) if flat.categories is not None else None
     return EncoderInput(

@@ -19,6 +19,7 @@ from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED
 from core.errors import BehaviorLensError
 from core.evaluation.leave_one_out import eligible_users, evaluate
+from core.evaluation.user_budget import validation_users
 from core.model.config import ModelConfig
 from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
@@ -94,33 +95,31 @@ def train_on_sequences(
     session, taken from `train_config`; `options` are ignored.
     """
     started = time.monotonic()
-    context = distributed.from_environment()  # torchrun: this process's rank; else 1 process
-    distributed.init(context, resolve_device(train_config.device))  # waits for every rank
-    state = _prepare(run_dir, resume)
-    if state is not None:
-        budget = train_config.max_minutes
-        train_config = TrainConfig.from_dict({**state["train_config"], "max_minutes": budget})
-        model_config = ModelConfig.from_dict(state["model_config"])
-    else:
-        model_config = model_config_for(
-            sequences, options or ModelOptions(), train_config.objective
-        )
-    trainer = _build_trainer(sequences, model_config, train_config, context)
-    if state is not None:
-        if state.get("vocab_hash") != vocab_hash(sequences):
-            raise BehaviorLensError(f"{run_dir}: dataset {dataset!r} changed since this run began")
-        restore_resume(run_dir, trainer, state)
-    status = StatusFile(run_dir, enabled=context.is_main)  # rank 0 alone writes files
-    trainer.callbacks = [
-        ProgressLog(run_dir, on_progress),
-        Checkpointer(run_dir, _meta_builder(run_dir.name, dataset, sequences, status.started)),
-        status,
-        *(extra_callbacks or []),
-    ] if context.is_main else []  # fmt: skip
-    try:
+    with distributed.process_group(resolve_device(train_config.device)) as context:
+        state = _prepare(run_dir, resume)
+        if state is not None:
+            budget = train_config.max_minutes
+            train_config = TrainConfig.from_dict({**state["train_config"], "max_minutes": budget})
+            model_config = ModelConfig.from_dict(state["model_config"])
+        else:
+            model_config = model_config_for(
+                sequences, options or ModelOptions(), train_config.objective
+            )
+        trainer = _build_trainer(sequences, model_config, train_config, context)
+        if state is not None:
+            if state.get("vocab_hash") != vocab_hash(sequences):
+                raise BehaviorLensError(
+                    f"{run_dir}: dataset {dataset!r} changed since this run began"
+                )
+            restore_resume(run_dir, trainer, state)
+        status = StatusFile(run_dir, enabled=context.is_main)  # rank 0 alone writes files
+        trainer.callbacks = [
+            ProgressLog(run_dir, on_progress),
+            Checkpointer(run_dir, _meta_builder(run_dir.name, dataset, sequences, status.started)),
+            status,
+            *(extra_callbacks or []),
+        ] if context.is_main else []  # fmt: skip
         final = _fit(trainer, status, "analyzing" if more_work else "finished")
-    finally:
-        distributed.shutdown(context)
     return {
         "run": run_dir.name,
         "dataset": dataset,
@@ -130,7 +129,34 @@ def train_on_sequences(
         "val": final.best_val,
         "stopped": final.stop_reason or "completed",
         "seconds": round(time.monotonic() - started, 1),
+        **throughput(trainer),
     }
+
+
+def throughput(trainer: Trainer) -> dict[str, Any]:
+    """How the run spent its time, for the scale benchmark (the numbers of this rank).
+
+    `data_share` is the part of the training steps spent building batches from the arrays
+    (objective + NSP); `sequences_per_second` counts all ranks' sequences per second of
+    training steps (evaluation and checkpoints excluded).
+    """
+    s = trainer.state
+    return {
+        "distributed": trainer.parallel_engine,  # "DistributedDataParallel" under torchrun
+        "world_size": trainer.dist.world,
+        "step_seconds": round(s.step_seconds, 2),
+        "data_seconds": round(s.data_seconds, 2),
+        "data_share": round(s.data_seconds / s.step_seconds, 4) if s.step_seconds else None,
+        "sequences_per_second": round(s.sequences / s.step_seconds, 1) if s.step_seconds else None,
+        "peak_gpu_memory_gb": _peak_gpu_memory_gb(trainer),
+    }
+
+
+def _peak_gpu_memory_gb(trainer: Trainer) -> float | None:
+    """This rank's peak CUDA memory (None on a CPU), for bench/gpu.sh."""
+    if trainer.device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(trainer.device) / 2**30, 3)
 
 
 def _prepare(run_dir: Path, resume: bool) -> dict[str, Any] | None:
@@ -156,12 +182,17 @@ def _build_trainer(
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     device = distributed.device_for(context, resolve_device(config.device))
     model = BehaviorTransformer(model_config).to(device)
-    validator = _validator(sequences, config)
+    validator = _validator(sequences, config, context)
     return Trainer(model, sequences, config, evaluator=validator, dist_context=context)
 
 
-def _validator(sequences: EventSequences, config: TrainConfig) -> Any:
-    """Leave-one-out validation NDCG@10 (full protocol), or None when no user can be evaluated."""
+def _validator(
+    sequences: EventSequences, config: TrainConfig, context: distributed.DistContext
+) -> Any:
+    """Leave-one-out validation NDCG@10 (full protocol), or None when no user can be evaluated.
+
+    Under torchrun every rank validates its share of the users (see `evaluate`).
+    """
     if len(eligible_users(sequences)) == 0:
         return None
 
@@ -172,8 +203,9 @@ def _validator(sequences: EventSequences, config: TrainConfig) -> Any:
             split="valid",
             protocol="full",
             ks=(10,),
-            max_users=config.eval_max_users,
+            max_users=validation_users(config.eval_max_users, len(sequences.item_vocab)),
             seed=config.seed,
+            context=context,
         )
 
     return validate
@@ -212,11 +244,25 @@ def _fit(trainer: Trainer, status: StatusFile, done_state: str = "finished") -> 
         raise
     if final.stop_reason == "cancelled":
         status.write("cancelled", f"stopped at epoch {final.epoch}, step {final.step}; --resume")
-    else:
-        status.write(
-            done_state, f"{final.stop_reason or 'completed'}; best epoch {final.best_epoch}"
-        )
+        return final
+    if status.enabled:
+        status.write("running", "checking the run against a Markov chain")
+        _check_against_markov(status.path.parent)
+    status.write(done_state, f"{final.stop_reason or 'completed'}; best epoch {final.best_epoch}")
     return final
+
+
+def _check_against_markov(run_dir: Path) -> None:
+    """Cache the "barely trained" check's Markov baseline now, while the job is still running:
+    on a 10M-event log it takes minutes, which the first page showing the run used to wait."""
+    from core.evaluation.training_check import training_check
+
+    if run_dir.parent.name != "runs":
+        return  # a run folder outside a workspace (tests, scripts): the pages never show it
+    try:
+        training_check(Workspace(run_dir.parent.parent), run_dir.name)
+    except (BehaviorLensError, OSError, KeyError, ValueError):
+        return  # only a cache: the page computes it later if it could not be done here
 
 
 @contextmanager

@@ -17,6 +17,7 @@ import torch
 from core.data.sequences import EventSequences
 from core.data.vocab import MASK
 from core.model.transformer import BehaviorTransformer, EncoderInput, EncoderOutput
+from core.training.distributed import DistContext
 from core.training.windows import FlatInputs, gather
 
 TOPK_ROWS = 128  # states scored per top-k block: (128, V) logits stay near cache size
@@ -56,7 +57,7 @@ class ModelScorer:
     ) -> np.ndarray:
         """(n, V) float32 scores (logits; -inf on reserved ids) for the item after each history."""
         out = np.empty((len(users), len(sequences.item_vocab)), dtype=np.float32)
-        for idx, hidden in self._query_states(sequences, users, cutoffs):
+        for idx, hidden in self.query_states(sequences, users, cutoffs):
             out[idx] = self.model.item_head(hidden).float().cpu().numpy()
         return out
 
@@ -70,7 +71,7 @@ class ModelScorer:
         """
         ids = np.empty((len(users), k), dtype=np.int64)
         scores = np.empty((len(users), k), dtype=np.float32)
-        for idx, hidden in self._query_states(sequences, users, cutoffs):
+        for idx, hidden in self.query_states(sequences, users, cutoffs):
             for s in range(0, len(idx), TOPK_ROWS):
                 logits = self.model.item_head(hidden[s : s + TOPK_ROWS])  # (r, V)
                 best = torch.topk(logits, k, dim=1)  # (r, k)
@@ -84,7 +85,7 @@ class ModelScorer:
         """Probabilities of the next item and the next event type after each history."""
         items = np.empty((len(users), len(sequences.item_vocab)), dtype=np.float32)
         events = np.empty((len(users), self.model.config.num_events), dtype=np.float32)
-        for idx, hidden in self._query_states(sequences, users, cutoffs):
+        for idx, hidden in self.query_states(sequences, users, cutoffs):
             items[idx] = self.model.item_head.predict(hidden).float().cpu().numpy()
             events[idx] = self.model.event_head.predict(hidden).float().cpu().numpy()
         return NextPrediction(items, events)
@@ -107,13 +108,21 @@ class ModelScorer:
             lengths[idx] = out.valid.sum(1).cpu().numpy()
         return Encoding(pooled, states, lengths)
 
-    def _query_states(
-        self, sequences: EventSequences, users: np.ndarray, cutoffs: np.ndarray
+    def query_states(
+        self,
+        sequences: EventSequences,
+        users: np.ndarray,
+        cutoffs: np.ndarray,
+        context: DistContext | None = None,
     ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
-        """Yields (positions in `users`, (b, D) state that predicts the next event)."""
+        """Yields (positions in `users`, (b, D) state that predicts the next event).
+
+        With a torchrun `context`, only this rank's forward batches (every world-th of the
+        length-sorted batches): the very batches one process runs, so the same numbers.
+        """
         causal = self.model.causal
         keep = self.model.config.max_len - (0 if causal else 1)  # room for the trailing MASK
-        for idx, out in self._encoded(sequences, users, cutoffs, keep, not causal):
+        for idx, out in self._encoded(sequences, users, cutoffs, keep, not causal, context):
             pos = out.valid.sum(1) - 1  # (b,) last real event, or the appended MASK
             yield idx, out.hidden[torch.arange(len(pos), device=pos.device), pos]  # (b, D)
 
@@ -124,15 +133,21 @@ class ModelScorer:
         cutoffs: np.ndarray,
         keep: int,
         append_mask: bool,
+        context: DistContext | None = None,
     ) -> Iterator[tuple[np.ndarray, EncoderOutput]]:
-        """Runs the encoder over length-sorted batches (little padding); yields original indices."""
+        """Runs the encoder over length-sorted batches (little padding); yields original indices.
+
+        `context`: only the batches of this torchrun rank (see `query_states`).
+        """
         flat = self._flat(sequences)
         users, cutoffs = np.asarray(users, dtype=np.int64), np.asarray(cutoffs, dtype=np.int64)
         start = np.maximum(flat.offsets[users], cutoffs - keep)  # (n,)
         lengths = np.maximum(cutoffs - start, 0)  # (n,)
         order = np.argsort(lengths, kind="stable")
+        part = context or DistContext()
+        batch_starts = range(0, len(order), self.batch_size)[part.rank :: part.world]
         with _eval_mode(self.model), torch.inference_mode(), self._autocast():
-            for i in range(0, len(order), self.batch_size):
+            for i in batch_starts:
                 idx = order[i : i + self.batch_size]
                 batch = gather(flat, start[idx], lengths[idx])
                 if append_mask:

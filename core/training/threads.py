@@ -25,8 +25,12 @@ def idle_cores() -> int:
 
 
 def set_training_threads(requested: int | None) -> int:
-    """Set torch's intra-op threads: `requested`, or the idle cores when None; returns it."""
-    threads = requested if requested is not None else idle_cores()
+    """Set torch's intra-op threads: `requested`, or the idle cores when None; returns it.
+
+    Under torchrun the ranks on this machine (LOCAL_WORLD_SIZE) share the idle cores.
+    """
+    sharing = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    threads = requested if requested is not None else max(1, idle_cores() // sharing)
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     torch.set_num_threads(threads)

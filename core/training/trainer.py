@@ -5,14 +5,16 @@ importing any UI.
 Determinism: epoch e's data order comes from (seed, e) alone, and the mask/dropout RNGs are
 re-seeded from (seed, e) when an epoch starts, so a run resumed at a checkpoint replays exactly
 what an uninterrupted run would have done.
+
+Under torchrun the loss module (`core.training.loss.TrainingLoss`) is wrapped in
+DistributedDataParallel and each rank trains on its slice of every global batch
+(`core.training.sampler`); in one process it is called as is (see core.training.distributed).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,20 +28,21 @@ from core.model.losses import NegativeSampler
 from core.model.precision import cpu_bf16_matmul_is_faster
 from core.model.transformer import BehaviorTransformer
 from core.training.config import TrainConfig
-from core.training.distributed import (
-    DistContext,
-    average_gradients,
-    broadcast,
-    max_over_ranks,
-    shard,
+from core.training.distributed import DistContext, broadcast, max_over_ranks
+from core.training.loss import TrainingLoss
+from core.training.objectives import (
+    CausalObjective,
+    MaskedObjective,
+    NspBatch,
+    NspObjective,
+    ObjectiveBatch,
 )
-from core.training.objectives import CausalObjective, MaskedObjective, NspObjective
 from core.training.optim import build_optimizer, lr_at
+from core.training.sampler import DistributedBatchSampler
 from core.training.threads import set_training_threads
 from core.training.windows import FlatInputs, training_ends
 
 STOP_CODES = (None, "budget", "early_stopping", "cancelled")  # stronger reasons win across ranks
-SORT_CHUNK = 64  # batches per length-sorted chunk: enough to trim padding, little order bias
 
 
 @dataclass
@@ -58,6 +61,9 @@ class TrainState:
     best_val: dict[str, Any] = field(default_factory=dict)  # metrics of the best evaluation
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per evaluation
     stop_reason: str | None = None  # None, "early_stopping", "budget" or "cancelled"
+    sequences: int = 0  # sequences trained on, all ranks together
+    step_seconds: float = 0.0  # this rank's seconds inside training steps (no evaluation)
+    data_seconds: float = 0.0  # of those, building batches (objective + NSP pairs) from arrays
 
 
 class Callback(Protocol):
@@ -68,7 +74,9 @@ class Callback(Protocol):
     def on_epoch_end(self, trainer: Trainer) -> None: ...
 
 
-Evaluator = Any  # Callable[[BehaviorTransformer], dict | None]: validation metrics or None
+# Callable[[BehaviorTransformer], dict | None]: validation metrics or None. Under torchrun it
+# runs on every rank, so it may share the work (evaluate with a context); rank 0's result wins.
+Evaluator = Any
 
 
 class Trainer:
@@ -96,13 +104,26 @@ class Trainer:
         self.objective = _objective(config, model.config.max_len)
         self.nsp = NspObjective(model.config.max_len, sequences.sessions) if config.nsp else None
         self.users = self._trainable_users()
+        lengths = self.ends - self.flat.offsets[:-1]  # (num_users,) training events of each
+        self.batches = DistributedBatchSampler(
+            self.users, lengths, config.batch_size, config.seed, self.dist
+        )
         self.sampler = self._sampler(sequences)
         self.bf16_matmuls = (
             config.amp and self.device.type == "cpu" and cpu_bf16_matmul_is_faster()
         )  # the item loss's big CPU matmuls in bf16 (autocast covers cuda)
+        self.loss = TrainingLoss(
+            model,
+            config,
+            self.first_real_item,
+            self.sampler,
+            self.bf16_matmuls,
+            sparse_lookup=self.device.type == "cpu" and not self.dist.active,
+        )
+        self.step_loss = _parallel(self.loss, self.dist, self.device)  # DDP under torchrun
         self.optimizer = build_optimizer(model, config, self.device)
         self.state = TrainState()
-        self.steps_per_epoch = math.ceil(len(self.users) / config.batch_size)
+        self.steps_per_epoch = len(self.batches)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.rng = np.random.default_rng([config.seed, 0])
         self.improved = False  # set at each evaluation for the checkpoint callback
@@ -133,7 +154,8 @@ class Trainer:
         if self.state.batch == 0:
             self._seed_epoch(self.state.epoch)
         for users in batches[self.state.batch :]:
-            self.state.last_loss = self.train_step(shard(users, self.dist))
+            self.state.last_loss = self.train_step(self.batches.shard(users))
+            self.state.sequences += len(users)
             self.state.batch += 1
             self.state.step += 1
             self.state.elapsed = time.monotonic() - started
@@ -147,61 +169,45 @@ class Trainer:
         self.state.batch = 0
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        """User batches of one epoch: shuffled by (seed, epoch), similar lengths together."""
-        rng = np.random.default_rng([self.config.seed, epoch, 1])
-        users = rng.permutation(self.users)
-        lengths = self.ends[users] - self.flat.offsets[users]
-        size, chunk = self.config.batch_size, self.config.batch_size * SORT_CHUNK
-        batches = []
-        for i in range(0, len(users), chunk):
-            part = users[i : i + chunk][np.argsort(-lengths[i : i + chunk], kind="stable")]
-            batches += [part[j : j + size] for j in range(0, len(part), size)]
-        batches = [batches[k] for k in rng.permutation(len(batches))]
-        return [b for b in batches if len(b) >= self.dist.world]  # every rank gets a user
+        """Global user batches of one epoch (see `DistributedBatchSampler.global_batches`)."""
+        return self.batches.global_batches(epoch)
+
+    @property
+    def parallel_engine(self) -> str | None:
+        """The name of the wrapper that synchronises ranks ("DistributedDataParallel"), if any."""
+        return None if self.step_loss is self.loss else type(self.step_loss).__name__
 
     def train_step(self, users: np.ndarray) -> float:
-        """One optimizer step on a batch of users; returns the loss."""
+        """One optimizer step on a batch of users (this rank's share); returns the loss."""
+        started = time.perf_counter()
         self._lr = lr_at(self.state.step, self.total_steps, self.config, self._budget_used())
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr
+        batch, pairs = self.make_batches(users)
+        built = time.perf_counter()
         with self._autocast():
-            loss = self.batch_loss(users)
-        loss.backward()
-        average_gradients(self.model, self.dist)  # torchrun: the mean over ranks, then clip
+            loss = self.step_loss(batch, pairs)
+        loss.backward()  # under DDP this also averages the gradients over ranks
         if self.config.grad_clip > 0:
             clip_gradients(self.model, self.config.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.detach())
+        value = float(loss.detach())  # waits for the device: the step's time is all in
+        self.state.data_seconds += built - started
+        self.state.step_seconds += time.perf_counter() - started
+        return value
 
-    def batch_loss(self, users: np.ndarray) -> torch.Tensor:
-        """Item loss (+ event-type loss, + NSP) computed only at positions with targets."""
+    def make_batches(self, users: np.ndarray) -> tuple[ObjectiveBatch, NspBatch | None]:
+        """The objective's batch and, with NSP, segment pairs of the same users (CPU tensors)."""
         batch = self.objective.make_batch(self.flat, self.ends, users, self.rng)
-        with sparse_item_lookup(self.model, self.device.type == "cpu"):
-            out = self.model(batch.inputs.to(self.device))
-        mask = batch.target_mask.to(self.device)  # (B, T)
-        hidden = out.hidden[mask]  # (n, D) only positions with a target
-        targets = batch.item_targets.to(self.device)[mask]  # (n,)
-        real = targets >= self.first_real_item  # (n,) never NO_ITEM (a search) nor UNK
-        if bool(real.all()):
-            loss = self.model.item_head.loss(hidden, targets, self.sampler, self.bf16_matmuls)
-        elif bool(real.any()):
-            loss = self.model.item_head.loss(
-                hidden[real], targets[real], self.sampler, self.bf16_matmuls
-            )
-        else:  # only item-less targets in this batch: the event head still learns from them;
-            # a zero dense term keeps the item table's gradient dense (the sparse input lookup
-            # alone would leave a sparse one, which clipping cannot take)
-            loss = hidden.sum() * 0.0 + self.model.item_head.embedding.weight.sum() * 0.0
-        if self.config.event_weight > 0 and self.model.config.num_events > 4:
-            events = batch.event_targets.to(self.device)[mask]  # (n,)
-            loss = loss + self.config.event_weight * self.model.event_head.loss(hidden, events)
+        pairs = None
         if self.nsp is not None:
             pairs = self.nsp.make_batch(self.flat, self.ends, users, self.rng)
-            pooled = self.model.pooled(self.model(pairs.inputs.to(self.device)))  # (B, D)
-            nsp = self.model.nsp_head.loss(pooled, pairs.labels.to(self.device))
-            loss = loss + self.config.nsp_weight * nsp
-        return loss
+        return batch, pairs
+
+    def batch_loss(self, users: np.ndarray) -> torch.Tensor:
+        """Item loss (+ event-type loss, + NSP) of a batch, in this process (no DDP)."""
+        return self.loss(*self.make_batches(users))
 
     def _evaluate(self) -> None:
         """Validation every `eval_every` epochs and when stopping early, tracking NDCG@10."""
@@ -210,10 +216,8 @@ class Trainer:
         if not (due or self._stop is not None):
             self.improved = False
             return
-        metrics = None
-        if self.evaluator is not None and self.dist.is_main:
-            metrics = self.evaluator(self.model)
-        self._record(broadcast(metrics, self.dist))  # rank 0 evaluates; every rank records
+        metrics = self.evaluator(self.model) if self.evaluator is not None else None
+        self._record(broadcast(metrics, self.dist))  # rank 0's result; every rank records
 
     def _record(self, metrics: dict[str, Any] | None) -> None:
         metric = float(metrics.get("ndcg@10", 0.0)) if metrics else math.inf
@@ -292,24 +296,6 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=on_cuda)
 
 
-@contextmanager
-def sparse_item_lookup(model: BehaviorTransformer, enabled: bool) -> Iterator[None]:
-    """Forward passes inside give the item table's input lookup a sparse gradient.
-
-    The tied item table also gets a dense (V, D) gradient from the item loss, so the lookup's
-    gradient can be added into it in place instead of zero-filling and adding a second (V, D)
-    tensor every step (a few ms of a ~20 ms CPU step on Beauty). The optimizer only ever sees
-    the dense sum. Scoped to the pre-training forward: a fine-tuning run without the item loss
-    must keep dense gradients.
-    """
-    table = model.embed.item
-    previous, table.sparse = table.sparse, enabled
-    try:
-        yield
-    finally:
-        table.sparse = previous
-
-
 def clip_gradients(model: torch.nn.Module, max_norm: float) -> None:
     """Scale gradients to a global norm of at most `max_norm`.
 
@@ -326,6 +312,23 @@ def clip_gradients(model: torch.nn.Module, max_norm: float) -> None:
     total = torch.nn.utils.get_total_norm(grads)
     if float(total) > max_norm:
         torch.nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, total)
+
+
+def _parallel(loss: TrainingLoss, context: DistContext, device: torch.device) -> torch.nn.Module:
+    """`loss` wrapped in DistributedDataParallel under torchrun; itself in one process.
+
+    Unless every step uses every parameter (NSP and the event loss both on), DDP looks for the
+    unused ones after each forward (a walk over a small autograd graph) instead of waiting for
+    their gradients forever. Their gradients stay None, as in one process, so AdamW leaves them
+    alone.
+    """
+    if not context.active:
+        return loss
+    return torch.nn.parallel.DistributedDataParallel(
+        loss,
+        device_ids=[device.index] if device.type == "cuda" else None,
+        find_unused_parameters=not loss.uses_every_parameter,
+    )
 
 
 def _objective(config: TrainConfig, max_len: int) -> CausalObjective | MaskedObjective:

@@ -21,7 +21,13 @@ from core.model.transformer import EncoderInput
 
 @dataclass
 class FlatInputs:
-    """The per-event model inputs of a whole dataset, as flat (N,) int64 arrays."""
+    """The per-event model inputs of a whole dataset, as flat (N,) integer arrays.
+
+    Each array is stored in the smallest integer type its vocabulary fits (int8 gap buckets,
+    int16 event types, int32 items): on a 100M-event log that is ~1 GB instead of 3.2 GB of
+    int64. Batches are widened to int64 when they are cut (`gather`), so nothing downstream
+    sees the compact types.
+    """
 
     items: np.ndarray  # (N,) item ids
     events: np.ndarray  # (N,) event-type ids
@@ -32,13 +38,24 @@ class FlatInputs:
     @classmethod
     def from_sequences(cls, seqs: EventSequences, num_gap_buckets: int) -> FlatInputs:
         has_categories = len(seqs.category_vocab) > NUM_RESERVED
+        gaps = gap_buckets(seqs.timestamps, seqs.offsets, num_gap_buckets)
         return cls(
-            items=np.asarray(seqs.items, dtype=np.int64),
-            events=np.asarray(seqs.events, dtype=np.int64),
-            categories=np.asarray(seqs.categories, dtype=np.int64) if has_categories else None,
-            gaps=gap_buckets(seqs.timestamps, seqs.offsets, num_gap_buckets),
+            items=compact(seqs.items, len(seqs.item_vocab)),
+            events=compact(seqs.events, len(seqs.event_vocab)),
+            categories=compact(seqs.categories, len(seqs.category_vocab))
+            if has_categories
+            else None,
+            gaps=compact(gaps, num_gap_buckets + 1),
             offsets=np.asarray(seqs.offsets, dtype=np.int64),
         )
+
+
+def compact(values: np.ndarray, upper: int) -> np.ndarray:
+    """`values` (ids below `upper`) in the smallest signed integer type that holds them."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if upper <= np.iinfo(dtype).max:
+            return np.asarray(values, dtype=dtype)
+    return np.asarray(values, dtype=np.int64)
 
 
 def window_index(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +75,7 @@ def gather(flat: FlatInputs, starts: np.ndarray, lengths: np.ndarray) -> Encoder
     rows, valid = window_index(starts, lengths)
 
     def take(values: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.where(valid, values[rows], PAD))  # (B, T)
+        return torch.from_numpy(np.where(valid, values[rows], PAD).astype(np.int64))  # (B, T)
 
     cats = take(flat.categories) if flat.categories is not None else None
     return EncoderInput(take(flat.items), take(flat.events), cats, take(flat.gaps))

@@ -6,9 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis import anomaly_flags, run_info
-from core.analysis.anomalies import anomalies_run
+from core.analysis.anomaly_flags import RATE_COLUMN
 from dashboard import state
 from dashboard.components import charts, insights, widgets
+
+MAX_TOP = 200  # most anomalous users the table can list
+COLUMNS = ("user_id", "score", RATE_COLUMN, "reason", "events", "seconds")  # read for them
 
 ws = state.workspace()
 st.title("Anomalies")
@@ -26,13 +29,12 @@ if run_dataset in ws.dataset_names():
     if time_note:
         st.caption(time_note)
 
-found = insights.outputs(ws, run)
-if found.anomalies is None:
+if not insights.has_outputs(ws, run, state.ANOMALIES_FILE):
     st.info(f"No anomaly scores for run **{run}** yet.")
     if insights.compute_action(
         "Compute anomaly scores",
         "Scoring users",
-        lambda p: anomalies_run(ws, run, on_progress=p),
+        lambda p: insights.score_anomalies(ws, run, p),
         "ano_compute",
     ):
         st.rerun()
@@ -47,22 +49,29 @@ rate = st.select_slider(
     help="How often a normal user of this log may score as high as a flagged one. "
     "Smaller flags fewer, stronger anomalies.",
 )
-ranked = anomaly_flags.with_flags(found.anomalies, rate)
-ranked = ranked.sort_values("score", ascending=False, kind="stable")
-flags = anomaly_flags.summarize(ranked, rate)
+# Every user's score, but only the MAX_TOP highest rows with their reasons (200k users at scale).
+table = state.anomaly_table(str(ws.root), run, state.outputs_stamp(ws, run), MAX_TOP, COLUMNS)
+flags = anomaly_flags.summarize(table.scores, rate)
 if flags.flagged:
     st.markdown(f"**{flags.sentence()}**")
 else:
     st.info(flags.sentence())
 st.caption(anomaly_flags.METHOD_NOTE)
-st.plotly_chart(charts.score_histogram(ranked, flags.lowest_flagged_score), key="ano_hist")
+st.plotly_chart(charts.score_histogram(table.scores, flags.lowest_flagged_score), key="ano_hist")
 
 top = st.slider(
-    "Show the top", 5, max(5, min(200, len(ranked))), min(20, len(ranked)), key=f"ano_top_{run}"
+    "Show the top",
+    5,
+    max(5, min(MAX_TOP, flags.scored)),
+    min(20, flags.scored),
+    key=f"ano_top_{run}",
+    help=f"Up to the {MAX_TOP} most unusual of the {flags.scored:,} scored users.",
 )
-wanted = ("user_id", "score", "false_alarm_rate", "flagged", "reason", "events", "seconds")
-columns = [c for c in wanted if c in ranked]
-shown = ranked.head(top)[columns]
+ranked = anomaly_flags.with_flags(table.top.head(top), rate)
+wanted = ("user_id", "score", RATE_COLUMN, "flagged", "reason", "events", "seconds")
+shown = ranked[[c for c in wanted if c in ranked]]
+if flags.scored > top:
+    st.caption(f"Showing the top {top} of {flags.scored:,} scored users, highest score first.")
 st.dataframe(
     shown,
     hide_index=True,
@@ -75,13 +84,12 @@ st.dataframe(
         "reason": st.column_config.TextColumn(width="large"),
     },
 )
-dataset = run_info.run_meta(ws, run).get("dataset", "")
-insights.drill_down(ws, dataset, [str(u) for u in shown["user_id"]], key="ano")
+insights.drill_down(ws, run_dataset, [str(u) for u in shown["user_id"]], key="ano")
 with st.expander("Recompute"):
     if insights.compute_action(
         "Recompute anomaly scores",
         "Scoring users",
-        lambda p: anomalies_run(ws, run, on_progress=p),
+        lambda p: insights.score_anomalies(ws, run, p),
         "ano_recompute",
         primary=False,
     ):

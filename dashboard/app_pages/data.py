@@ -7,6 +7,13 @@ import streamlit as st
 from dashboard import state
 from dashboard.components import profile, upload, widgets
 
+VIEWS = {  # tab label: (view, widget key prefix)
+    "Overview": (profile.overview, "ov"),
+    "Funnel": (profile.funnel_builder, "fun"),
+    "Top paths": (profile.paths, "paths"),
+    "Retention": (profile.retention, "ret"),
+}
+
 ws = state.workspace()
 st.title("Data")
 
@@ -23,8 +30,12 @@ if dataset is None:
 
 with widgets.friendly_errors(f"Dataset {dataset}"):
     profile.headline(ws, dataset, key="data_head")
-    tabs = st.tabs(["Overview", "Funnel", "Top paths", "Retention"])
-    views = [profile.overview, profile.funnel_builder, profile.paths, profile.retention]
-    for tab, view, name in zip(tabs, views, ["ov", "fun", "paths", "ret"], strict=True):
-        with tab, widgets.friendly_errors():
-            view(ws, dataset, key=f"data_{name}")
+    # Only the open tab runs: each view is a DuckDB pass over every event (seconds at 10M
+    # events), so computing all four on every visit would add theirs to the first tab's wait.
+    tabs = st.tabs(list(VIEWS), key=state.DATA_TAB, on_change="rerun")
+    for tab, (view, name) in zip(tabs, VIEWS.values(), strict=True):
+        if tab.open:
+            with tab, widgets.friendly_errors():
+                view(ws, dataset, key=f"data_{name}")
+        else:  # a closed tab keeps its choices (funnel steps…) for when it is opened again
+            widgets.keep_values(f"data_{name}_")

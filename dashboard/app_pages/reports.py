@@ -48,17 +48,17 @@ run = st.selectbox(
 )
 if run:
     widgets.training_warning(ws, run)
-outputs = insights.outputs(ws, run) if run else None
 segments = run_info.named_segments(ws, run) if run else None
-available = ["summary", "behaviour"] + (
-    [
-        k
-        for k, v in (("model", "metrics"), ("segments", "segments"), ("anomalies", "anomalies"))
-        if getattr(outputs, v) is not None
-    ]
-    if outputs
-    else []
-)
+# Which run sections exist, from the files alone: the tables are read only to build the report.
+available = ["summary", "behaviour"] + [
+    key
+    for key, file in (
+        ("model", state.METRICS_FILE),
+        ("segments", state.SEGMENTS_FILE),
+        ("anomalies", state.ANOMALIES_FILE),
+    )
+    if run and insights.has_outputs(ws, run, file)
+]
 sections = st.multiselect(
     "Sections", available, default=available, format_func=SECTIONS.get, key=f"rep_sections_{run}"
 )
@@ -75,6 +75,7 @@ if segments is not None:
 
 if st.button("Build report", type="primary", key="rep_build", disabled=not sections):
     with st.spinner("Building the report…"), widgets.friendly_errors("Report"):
+        outputs = insights.outputs(ws, run) if run else None
         if outputs is not None and segments is not None:
             outputs = dataclasses.replace(outputs, segments=segments)
         html, parts = build_report_parts(
@@ -119,9 +120,10 @@ if report and (report["dataset"], report.get("run")) == (dataset, run):  # never
             mime="application/pdf",
             key="rep_dl_pdf",
         )
+    tables = report["tables"]
     c3.download_button(
         "Download CSV tables (zip)",
-        csv_zip(report["tables"]),
+        lambda: csv_zip(tables),  # zipped when clicked: every user's rows at scale
         file_name=f"{dataset}-tables.zip",
         mime="application/zip",
         key="rep_dl_csv",

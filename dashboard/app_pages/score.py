@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import run_info
-from core.analysis.score_period import DRIFT_FILE, score_new_data, scored_dir
+from core.analysis.score_period import DRIFT_FILE, USERS_FILE, score_new_data, scored_dir
 from core.workspace import read_json
 from dashboard import state
 from dashboard.components import insights, upload, widgets
+
+MAX_USERS_SHOWN = 1_000  # rows of the users table; the CSV holds every user
 
 ws = state.workspace()
 st.title("Score new data")
@@ -71,24 +73,29 @@ st.dataframe(
     key=f"score_mix_{run}_{dataset}",
 )
 
-users = pd.read_parquet(folder / "users.parquet")
-st.subheader("Users")
-st.dataframe(
-    users.sort_values("anomaly_score", ascending=False),
-    hide_index=True,
-    key=f"score_users_{run}_{dataset}",
+users_file = folder / USERS_FILE
+users, total = state.scored_users(
+    str(ws.root), run, dataset, users_file.stat().st_mtime, MAX_USERS_SHOWN
 )
+st.subheader("Users")
+if total > len(users):
+    st.caption(
+        f"Showing the {len(users):,} highest anomaly scores of {total:,} users: the CSV below "
+        "holds every user."
+    )
+st.dataframe(users, hide_index=True, key=f"score_users_{run}_{dataset}")
+# The files are read when a button is pressed, not on every rerun (100+ MB at 200k users).
 left, right = st.columns(2)
 left.download_button(
     "Download users (CSV)",
-    (folder / "users.csv").read_bytes(),
+    lambda: (folder / "users.csv").read_bytes(),
     file_name=f"{dataset}-users.csv",
     mime="text/csv",
     key=f"score_dl_users_{run}_{dataset}",
 )
 right.download_button(
     "Download predictions (CSV)",
-    (folder / "predictions.csv").read_bytes(),
+    lambda: (folder / "predictions.csv").read_bytes(),
     file_name=f"{dataset}-predictions.csv",
     mime="text/csv",
     key=f"score_dl_pred_{run}_{dataset}",

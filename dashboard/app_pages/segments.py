@@ -9,10 +9,10 @@ from core.analysis import run_info
 from core.analysis.item_labels import label_segment_items
 from core.analysis.naming import save_renames, small_segments_note
 from core.analysis.segment_profile import revenue_note
-from core.analysis.segments import segment_run
-from core.analysis.session_intents import intents_run
 from dashboard import state
 from dashboard.components import charts, insights, widgets
+
+MAP_POINTS = 20_000  # users drawn on the map at most; past it a seeded random sample
 
 ws = state.workspace()
 st.title("Segments")
@@ -20,13 +20,12 @@ st.caption("Groups of users whose behaviour (and the model's encoding of it) is 
 
 run = widgets.require_run(ws, key="seg")
 
-found = insights.outputs(ws, run)
-if found.segments is None or found.assignments is None:
+if not insights.has_outputs(ws, run, state.SEGMENTS_FILE, state.ASSIGNMENTS_FILE):
     st.info(f"No segments for run **{run}** yet.")
     if insights.compute_action(
         "Compute segments",
         "Segmenting users",
-        lambda p: segment_run(ws, run, on_progress=p),
+        lambda p: insights.find_segments(ws, run, p),
         "seg_compute",
     ):
         st.rerun()
@@ -36,8 +35,11 @@ dataset = run_info.run_meta(ws, run).get("dataset", "")
 catalog = state.catalog_of(str(ws.root), dataset)
 profiles = label_segment_items(run_info.named_segments(ws, run), catalog)
 names = {int(s): n for s, n in zip(profiles["segment"], profiles["name"], strict=True)}
-assignments = found.assignments.assign(
-    segment_name=[names.get(int(s), str(s)) for s in found.assignments["segment"]]
+# The map draws at most MAP_POINTS users (a seeded sample, the same on every rerun, so a
+# selection maps back to the same users); 200k points would take the browser many seconds.
+shown = state.map_points(str(ws.root), run, state.outputs_stamp(ws, run), MAP_POINTS)
+assignments = shown.points.assign(
+    segment_name=[names.get(int(s), str(s)) for s in shown.points["segment"]]
 )
 
 small = small_segments_note(profiles)
@@ -47,6 +49,12 @@ if small:
 st.subheader("Map of users")
 st.caption(
     "Each point is a user, placed so that similar users sit close. Drag a lasso or a box to select."
+    + (
+        f" Showing {len(assignments):,} of {shown.users:,} users (a random sample, the same on "
+        "every visit): a selection holds the shown users only."
+        if len(assignments) < shown.users
+        else ""
+    )
 )
 event = st.plotly_chart(
     charts.segment_map(assignments),
@@ -96,7 +104,7 @@ if intents is None:
     if insights.compute_action(
         "Find session intents",
         "Grouping sessions",
-        lambda p: intents_run(ws, run),
+        lambda p: insights.find_intents(ws, run),
         f"seg_intents_{run}",
         primary=False,
     ):

@@ -393,14 +393,32 @@ def segment_mix_chart(profiles: pd.DataFrame, segments: Sequence[int]) -> go.Fig
     return fig
 
 
-def score_histogram(scores: pd.DataFrame, flagged_at: float | None) -> go.Figure:
+def score_histogram(scores: pd.DataFrame, flagged_at: float | None, bins: int = 60) -> go.Figure:
     """Distribution of anomaly scores with a line where users start to count as flagged (none
-    when no user is)."""
-    fig = px.histogram(scores, x="score", nbins=60, title="Anomaly score distribution")
-    fig.update_traces(marker_color=ACCENT)
+    when no user is). Binned here, so 200k users send 60 bars to the browser, not 200k values."""
+    values = scores["score"].to_numpy(dtype=float)
+    values = values[np.isfinite(values)]  # (n,)
+    counts, edges = np.histogram(values, bins=bins) if len(values) else ([], np.zeros(1))
+    fig = go.Figure(
+        go.Bar(
+            x=(edges[:-1] + edges[1:]) / 2,
+            y=counts,
+            width=np.diff(edges),
+            marker_color=ACCENT,
+            customdata=np.stack([edges[:-1], edges[1:]], axis=1) if len(values) else None,
+            hovertemplate="score %{customdata[0]:.1f}–%{customdata[1]:.1f}<br>%{y:,} users"
+            "<extra></extra>",
+        )
+    )
     if flagged_at is not None:
         fig.add_vline(
             x=flagged_at, line_dash="dash", line_color=NEGATIVE, annotation_text="flagged"
         )
-    fig.update_layout(**_LAYOUT, yaxis_title="users", bargap=0.05)
+    fig.update_layout(
+        **_LAYOUT,
+        title="Anomaly score distribution",
+        xaxis_title="score",
+        yaxis_title="users",
+        bargap=0.05,
+    )
     return fig

@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.analysis.session_intents import INTENTS_FILE
 from core.progress import ProgressEvent
 from core.workspace import Workspace
 from dashboard import state
@@ -17,13 +16,22 @@ from dashboard.components import widgets
 
 
 def outputs(ws: Workspace, run: str) -> Any:
-    """The run's ModelOutputs (metrics, segments, assignments, anomalies), cached by file mtimes."""
+    """The run's ModelOutputs (metrics, segments, assignments, anomalies), cached by file mtimes.
+
+    Every row of every table: for building a report. Pages that show a few rows or a map read
+    them through state.anomaly_table / state.map_points instead."""
     return state.run_outputs(str(ws.root), run, state.outputs_stamp(ws, run))
+
+
+def has_outputs(ws: Workspace, run: str, *files: str) -> bool:
+    """Whether the run folder holds every one of `files` (state.METRICS_FILE, …): nothing read."""
+    folder = ws.existing_run_dir(run)
+    return all((folder / name).is_file() for name in files)
 
 
 def session_intents(ws: Workspace, run: str) -> pd.DataFrame | None:
     """The run's session intents (core.analysis.session_intents), or None before they exist."""
-    path = ws.existing_run_dir(run) / INTENTS_FILE
+    path = ws.existing_run_dir(run) / state.INTENTS_FILE
     return pd.read_parquet(path) if path.is_file() else None
 
 
@@ -48,6 +56,31 @@ def compute_action(
             return True
         status.update(label=f"{what}: failed", state="error")
     return False
+
+
+# The compute actions import their core module when pressed: each loads torch (and the
+# segmenters scikit-learn), seconds that a page only showing saved results should not wait for.
+
+
+def score_anomalies(ws: Workspace, run: str, on_progress: Any) -> object:
+    """core.analysis.anomalies.anomalies_run: score every user of the run's dataset."""
+    from core.analysis.anomalies import anomalies_run
+
+    return anomalies_run(ws, run, on_progress=on_progress)
+
+
+def find_segments(ws: Workspace, run: str, on_progress: Any) -> object:
+    """core.analysis.segments.segment_run: segment the run's users and map them."""
+    from core.analysis.segments import segment_run
+
+    return segment_run(ws, run, on_progress=on_progress)
+
+
+def find_intents(ws: Workspace, run: str) -> object:
+    """core.analysis.session_intents.intents_run: group the run's sessions by intent."""
+    from core.analysis.session_intents import intents_run
+
+    return intents_run(ws, run)
 
 
 def drill_down(ws: Workspace, dataset: str, user_ids: list[str], key: str) -> None:

@@ -70,6 +70,15 @@ def synced_select(
     return st.selectbox(label, names, key=key, on_change=picked, format_func=format_func)
 
 
+def keep_values(prefix: str) -> None:
+    """Keep the values of the widgets whose keys start with `prefix` through a run that does
+    not draw them (a closed tab's view): Streamlit forgets an undrawn widget's value, and
+    re-assigning it is its documented way to keep it. Call it only in runs that do not draw
+    them: a value assigned in the run that draws its widget makes Streamlit warn."""
+    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(prefix)]:
+        st.session_state[key] = st.session_state[key]
+
+
 def dataset_picker(ws: Workspace, key: str, label: str = "Dataset") -> str | None:
     """Select box over the workspace's datasets; remembers the tab's choice. None when empty."""
     names = ws.dataset_names()

@@ -1,0 +1,73 @@
+"""bench/scale.py: per-child peak RSS, step dependencies and where results land in RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import scale
+
+
+def test_last_summary_reads_the_cli_json_and_the_generator_dict() -> None:
+    assert scale.last_summary('progress\n{"run": "r", "val": {"ndcg@10": 0.1}}\n') == {
+        "run": "r",
+        "val": {"ndcg@10": 0.1},
+    }
+    assert scale.last_summary("{'events': 300, 'users': 6}\n") == {"events": 300, "users": 6}
+    assert scale.last_summary("no summary\n") == {}
+
+
+def test_run_measured_gives_the_childs_own_peak_and_exit_code(tmp_path: Path) -> None:
+    """A child holding 300 MB reports about that much, a later small child does not inherit it."""
+    big = ["-c", "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); print('{}')"]
+    small = ["-c", "import sys; print('boom', file=sys.stderr); sys.exit(3)"]
+    env = scale.child_env(threads=None)
+    first = scale.run_measured(big, env, tmp_path / "big.out", tmp_path / "big.err")
+    second = scale.run_measured(small, env, tmp_path / "small.out", tmp_path / "small.err")
+    assert first.status == "ok" and first.peak_rss_gb > 0.28
+    assert second.status == "failed" and second.exit_code == 3
+    assert second.peak_rss_gb < 0.1
+
+
+def test_a_failed_train_skips_the_steps_that_read_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake(command, env, out, err):  # train fails, everything else succeeds
+        err.write_text("Traceback\nValueError: bad\n")
+        status = "failed" if out.stem == "train" else "ok"
+        return scale.StepResult(out.stem, status, 1.0, 1024, 1 if status == "failed" else 0)
+
+    monkeypatch.setattr(scale, "run_measured", fake)
+    monkeypatch.setattr(scale, "output_present", lambda step, paths: step != "train")
+    steps = ["ingest", "train", "evaluate", "report"]
+    args = argparse.Namespace(
+        steps=steps, reuse=False, threads=None, events=1000, train_minutes=0.1
+    )
+    results = {r.name: r for r in scale.run_all(scale.Paths.under(tmp_path), args)}
+    assert results["ingest"].status == "ok"
+    assert results["train"].notes == ["exit 1: Traceback / ValueError: bad"]
+    assert results["evaluate"].status == "skipped" and results["report"].status == "skipped"
+
+
+def test_results_section_goes_after_the_title_newest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Segments\n\nold\n")
+    monkeypatch.setattr(scale, "RESULTS", results)
+    scale.write_results("### first\n")
+    scale.write_results("### second\n")
+    text = results.read_text()
+    assert text.index(scale.SECTION) < text.index("### second") < text.index("### first")
+    assert text.index("### first") < text.index("## Segments")
+    assert text.startswith("# Benchmark results\n\n## Scale")
+
+
+def test_threads_are_set_for_children_only_when_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert scale.child_env(4)["OMP_NUM_THREADS"] == "4"
+    assert "OMP_NUM_THREADS" not in scale.child_env(None)
+    assert "OMP_NUM_THREADS" not in os.environ  # the benchmark's own process is left alone
