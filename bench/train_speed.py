@@ -29,6 +29,7 @@ from bench.sasrec_reference import (
     record_results,
 )
 from core.data.sequences import EventSequences
+from core.model.precision import cpu_bf16_matmul_is_faster
 from core.training.threads import set_training_threads
 
 DIM, LAYERS, HEADS, MAX_LEN, BATCH = 50, 2, 1, 50, 128  # the SASRec reference configuration
@@ -230,7 +231,12 @@ COLUMNS = [
 
 
 def _peak_bf16(device: torch.device) -> float:
-    """The bf16 matmul ceiling, for runs whose loss matmuls use bf16 (0 when unsupported)."""
+    """The bf16 matmul ceiling, for runs whose loss matmuls use bf16 (0 when unsupported).
+
+    0 too on a CPU without a fast bf16 kernel (the trainer keeps float32 there): emulated, one
+    2048^3 bf16 matmul took over a minute on such a machine."""
+    if device.type == "cpu" and not cpu_bf16_matmul_is_faster():
+        return 0.0
     try:
         return peak_matmul_gflops(device, dtype=torch.bfloat16)
     except RuntimeError:

@@ -91,10 +91,10 @@ def test_upload_train_attention_report(tmp_path: Path) -> None:
         # a wrong time column is caught before anything is written: Ingest waits for a fix
         pick(page, "Time", "price")
         page.get_by_text("its values read as times in 1970").wait_for()
-        assert page.get_by_role("button", name="Ingest").is_disabled()
+        sync_api.expect(page.get_by_role("button", name="Ingest")).to_be_disabled()  # waits
         pick(page, "Time", "timestamp")
         page.get_by_text("its values read as times in 1970").wait_for(state="detached")
-        assert page.get_by_role("button", name="Ingest").is_enabled()
+        sync_api.expect(page.get_by_role("button", name="Ingest")).to_be_enabled()
         name = page.get_by_label("Dataset name")
         name.fill("e2e")
         name.press("Enter")

@@ -143,3 +143,12 @@ def test_evaluation_in_small_score_blocks_gives_the_same_figures(
     monkeypatch.setattr(leave_one_out, "SCORE_BLOCK_CELLS", 7 * len(seqs.item_vocab))
     blocks = leave_one_out.evaluate(scorer, seqs)
     assert blocks == whole
+
+
+def test_sample_notes_are_read_back_for_the_pages(tmp_path) -> None:
+    from core.analysis.result_tables import sample_notes
+
+    (tmp_path / "segments.json").write_text('{"sample_note": "computed on a sample"}')
+    (tmp_path / "anomaly_model.json").write_text('{"sample_note": null}')
+    (tmp_path / "session_intents.json").write_text("not json")
+    assert sample_notes(tmp_path) == {"segments.json": "computed on a sample"}

@@ -87,9 +87,8 @@ def funnel(
         check_events_exist(con, steps, "funnel")
         unit = _UNIT_COLUMN[within]
         con.execute(
-            f"CREATE TEMP TABLE fev AS SELECT {unit} AS unit, ts, event, item, "
-            "row_number() OVER (ORDER BY user_idx, ts, src_row) AS pos "  # order among steps only
-            "FROM events WHERE event IN (SELECT unnest(?::VARCHAR[]))",
+            f"CREATE TEMP TABLE fev AS SELECT {unit} AS unit, ts, event, item, pos "
+            "FROM events_ordered WHERE event IN (SELECT unnest(?::VARCHAR[]))",
             [steps],
         )
         con.execute(

@@ -98,3 +98,29 @@ def map_points(path: Path, limit: int, columns: Sequence[str], seed: int = 0) ->
         chosen = np.sort(np.random.default_rng(seed).choice(placed, limit, replace=False))
     points = table.select(list(columns)).take(chosen).to_pandas()
     return MapPoints(points=points, users=table.num_rows, placed=len(placed))
+
+
+SAMPLE_NOTE_FILES = (  # where each sample-based step records its `sample_note` (run folder)
+    "segments.json",
+    "anomaly_model.json",
+    "session_intents.json",
+)
+
+
+def sample_notes(run_dir: Path) -> dict[str, str]:
+    """{file: note} of the run's results computed on a user sample (empty when none was):
+    a page showing those results says so, so a sample is never read as the whole log."""
+    import json
+
+    notes = {}
+    for name in SAMPLE_NOTE_FILES:
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        try:
+            note = json.loads(path.read_text(encoding="utf-8")).get("sample_note")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if note:
+            notes[name] = str(note)
+    return notes

@@ -33,7 +33,7 @@ from core.analysis.segment_profile import segment_profiles
 from core.analysis.segment_space import BlockWeights, SegmentSpace, default_weights
 from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import user_behaviour
-from core.analysis.user_sample import sample_users
+from core.analysis.user_sample import MAP_ROWS, sample_users
 from core.analysis.user_vectors import ModelBlocks, model_blocks, real_event_types
 from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
@@ -76,7 +76,6 @@ ASSIGNMENTS_FILE = "segment_assignments.parquet"  # one row per user: user_id, s
 SEGMENTS_META_FILE = "segments.json"  # method, k, silhouette, features used
 SEGMENT_MODEL_FILE = "segment_model.json"  # fitted space + centres: assigns new users (score)
 PROJECTION_FILE = "projection.parquet"  # cached 2-D map, valid while its fingerprint matches
-MAP_ROWS = 20_000  # users placed on the 2-D map at most (a seeded sample past this; the rest NaN)
 PROJECTION_META_FILE = "projection.json"  # {"method", "fingerprint"} of the cached map
 
 

@@ -64,17 +64,10 @@ def history_until(
     (e.g. `explain_user` on the history as it stood when that session ended).
     """
     rows = _rows_until(sequences, user_id, session)
-    return EventSequences(
-        user_ids=np.asarray([str(user_id)], dtype=object),
-        offsets=np.asarray([0, rows.stop - rows.start], dtype=np.int64),
-        items=sequences.items[rows],
-        events=sequences.events[rows],
-        categories=sequences.categories[rows],
-        timestamps=sequences.timestamps[rows],
-        sessions=sequences.sessions[rows],
-        item_vocab=sequences.item_vocab,
-        event_vocab=sequences.event_vocab,
-        category_vocab=sequences.category_vocab,
+    return sequences.with_rows(
+        np.asarray([str(user_id)], dtype=object),
+        np.asarray([0, rows.stop - rows.start], dtype=np.int64),
+        rows,
     )
 
 

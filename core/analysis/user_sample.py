@@ -15,6 +15,7 @@ import numpy as np
 from core.data.sequences import EventSequences
 
 MAX_ANALYSIS_USERS = 250_000  # users analysed in full; past this, a seeded random sample
+MAP_ROWS = 20_000  # users placed on a segment map at most (a seeded sample past this)
 
 
 @dataclass(frozen=True)

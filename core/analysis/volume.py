@@ -54,9 +54,10 @@ def _trunc(freq: str) -> str:
 
 
 def _check_length(con, freq: str) -> None:
+    first = f"date_trunc('{freq}', min(ts) AT TIME ZONE 'UTC')"  # truncation is monotonic:
+    last = f"date_trunc('{freq}', max(ts) AT TIME ZONE 'UTC')"  # min/max first, no per-row pass
     (periods,) = con.execute(
-        f"SELECT coalesce(date_diff('{freq}', min({_trunc(freq)}), max({_trunc(freq)})) + 1, 0) "
-        "FROM events"
+        f"SELECT coalesce(date_diff('{freq}', {first}, {last}) + 1, 0) FROM events"
     ).fetchone()
     if periods > MAX_PERIODS:
         raise BehaviorLensError(

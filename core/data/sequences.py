@@ -70,8 +70,15 @@ class EventSequences:
         offsets = np.zeros(len(users) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         rows = np.repeat(starts - offsets[:-1], lengths) + np.arange(int(offsets[-1]))  # (n,)
+        return self.with_rows(self.user_ids[users], offsets, rows)
+
+    def with_rows(
+        self, user_ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray | slice
+    ) -> EventSequences:
+        """Rows `rows` of this log as the events of `user_ids` split by `offsets`, with the same
+        vocabularies (so a run trained on this log scores the result unchanged)."""
         return EventSequences(
-            user_ids=self.user_ids[users],
+            user_ids=user_ids,
             offsets=offsets,
             items=self.items[rows],
             events=self.events[rows],

@@ -11,9 +11,12 @@ is computed once per run and cached in the run folder (BASELINE_FILE), keyed by 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.workspace import Workspace, atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from core.data.sequences import EventSequences
 
 BASELINE_FILE = "validation_baseline.json"  # {"updated", "markov_ndcg@10", "users"}
 MIN_RELATIVE_GAIN = 0.05  # a run must beat the Markov chain's NDCG@10 by 5% (relative)
@@ -48,11 +51,14 @@ class TrainingCheck:
         )
 
 
-def training_check(workspace: Workspace, run: str) -> TrainingCheck | None:
+def training_check(
+    workspace: Workspace, run: str, sequences: EventSequences | None = None
+) -> TrainingCheck | None:
     """The check for a pre-trained run, computing and caching the baseline on first use.
 
     None for a fine-tuned run (it predicts a label, not the next item, and the run table
     already shows it beside its own baseline) and for a run folder without a dataset.
+    `sequences`: the run's dataset when the caller holds it already (the end of training).
     """
     folder = workspace.existing_run_dir(run)
     meta = read_json(folder / "config.json")
@@ -61,7 +67,7 @@ def training_check(workspace: Workspace, run: str) -> TrainingCheck | None:
     model = (meta.get("metrics") or {}).get("ndcg@10")
     cached = _cached(folder / BASELINE_FILE, meta.get("updated"))
     if cached is None:
-        cached = _markov_on_validation(workspace, meta)
+        cached = _markov_on_validation(workspace, meta, sequences)
         atomic_write_json(folder / BASELINE_FILE, {"updated": meta.get("updated"), **cached})
     markov = cached.get("markov_ndcg@10")
     return TrainingCheck(None if model is None else float(model), markov)
@@ -75,14 +81,17 @@ def _cached(path: Any, updated: Any) -> dict[str, Any] | None:
     return payload if payload.get("updated") == updated else None
 
 
-def _markov_on_validation(workspace: Workspace, meta: dict[str, Any]) -> dict[str, Any]:
+def _markov_on_validation(
+    workspace: Workspace, meta: dict[str, Any], sequences: EventSequences | None
+) -> dict[str, Any]:
     """Markov NDCG@10 scored like the trainer's validation (core.training.run._validator)."""
     from core.data.store import load_sequences
     from core.evaluation.baselines import MarkovBaseline
     from core.evaluation.leave_one_out import eligible_users, evaluate
     from core.evaluation.user_budget import validation_users
 
-    sequences = load_sequences(workspace, meta["dataset"])
+    if sequences is None:
+        sequences = load_sequences(workspace, meta["dataset"])
     if len(eligible_users(sequences)) == 0:
         return {"markov_ndcg@10": None, "users": 0}
     train = meta.get("train_config") or {}

@@ -119,7 +119,7 @@ def train_on_sequences(
             status,
             *(extra_callbacks or []),
         ] if context.is_main else []  # fmt: skip
-        final = _fit(trainer, status, "analyzing" if more_work else "finished")
+        final = _fit(trainer, status, "analyzing" if more_work else "finished", sequences)
     return {
         "run": run_dir.name,
         "dataset": dataset,
@@ -234,7 +234,12 @@ def _meta_builder(run: str, dataset: str, sequences: EventSequences, created: st
     return meta
 
 
-def _fit(trainer: Trainer, status: StatusFile, done_state: str = "finished") -> Any:
+def _fit(
+    trainer: Trainer,
+    status: StatusFile,
+    done_state: str = "finished",
+    sequences: EventSequences | None = None,
+) -> Any:
     status.write("running", "training started")
     try:
         with _sigterm_stops(trainer):
@@ -247,12 +252,12 @@ def _fit(trainer: Trainer, status: StatusFile, done_state: str = "finished") -> 
         return final
     if status.enabled:
         status.write("running", "checking the run against a Markov chain")
-        _check_against_markov(status.path.parent)
+        _check_against_markov(status.path.parent, sequences)
     status.write(done_state, f"{final.stop_reason or 'completed'}; best epoch {final.best_epoch}")
     return final
 
 
-def _check_against_markov(run_dir: Path) -> None:
+def _check_against_markov(run_dir: Path, sequences: EventSequences | None) -> None:
     """Cache the "barely trained" check's Markov baseline now, while the job is still running:
     on a 10M-event log it takes minutes, which the first page showing the run used to wait."""
     from core.evaluation.training_check import training_check
@@ -260,7 +265,7 @@ def _check_against_markov(run_dir: Path) -> None:
     if run_dir.parent.name != "runs":
         return  # a run folder outside a workspace (tests, scripts): the pages never show it
     try:
-        training_check(Workspace(run_dir.parent.parent), run_dir.name)
+        training_check(Workspace(run_dir.parent.parent), run_dir.name, sequences)
     except (BehaviorLensError, OSError, KeyError, ValueError):
         return  # only a cache: the page computes it later if it could not be done here
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.analysis import anomaly_flags, run_info
 from core.analysis.anomaly_flags import RATE_COLUMN
+from core.analysis.result_tables import sample_notes
 from dashboard import state
 from dashboard.components import charts, insights, widgets
 
@@ -57,6 +58,9 @@ if flags.flagged:
 else:
     st.info(flags.sentence())
 st.caption(anomaly_flags.METHOD_NOTE)
+sampled = sample_notes(ws.existing_run_dir(run)).get("anomaly_model.json")
+if sampled:
+    st.info(f"Anomalies were {sampled}.")
 st.plotly_chart(charts.score_histogram(table.scores, flags.lowest_flagged_score), key="ano_hist")
 
 top = st.slider(

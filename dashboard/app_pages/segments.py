@@ -8,11 +8,11 @@ import streamlit as st
 from core.analysis import run_info
 from core.analysis.item_labels import label_segment_items
 from core.analysis.naming import save_renames, small_segments_note
+from core.analysis.result_tables import sample_notes
 from core.analysis.segment_profile import revenue_note
+from core.analysis.user_sample import MAP_ROWS
 from dashboard import state
 from dashboard.components import charts, insights, widgets
-
-MAP_POINTS = 20_000  # users drawn on the map at most; past it a seeded random sample
 
 ws = state.workspace()
 st.title("Segments")
@@ -35,9 +35,9 @@ dataset = run_info.run_meta(ws, run).get("dataset", "")
 catalog = state.catalog_of(str(ws.root), dataset)
 profiles = label_segment_items(run_info.named_segments(ws, run), catalog)
 names = {int(s): n for s, n in zip(profiles["segment"], profiles["name"], strict=True)}
-# The map draws at most MAP_POINTS users (a seeded sample, the same on every rerun, so a
+# The map draws at most MAP_ROWS users (a seeded sample, the same on every rerun, so a
 # selection maps back to the same users); 200k points would take the browser many seconds.
-shown = state.map_points(str(ws.root), run, state.outputs_stamp(ws, run), MAP_POINTS)
+shown = state.map_points(str(ws.root), run, state.outputs_stamp(ws, run), MAP_ROWS)
 assignments = shown.points.assign(
     segment_name=[names.get(int(s), str(s)) for s in shown.points["segment"]]
 )
@@ -45,6 +45,9 @@ assignments = shown.points.assign(
 small = small_segments_note(profiles)
 if small:
     st.caption(small)
+sampled = sample_notes(ws.existing_run_dir(run)).get("segments.json")
+if sampled:
+    st.info(f"Segments were {sampled}.")
 
 st.subheader("Map of users")
 st.caption(
