@@ -89,18 +89,17 @@ class Segmenter:
             self._fit_hdbscan(fit_on)
         self.fit_rows_ = len(fit_on)
         if rows is not None:
-            self.labels_ = self._assign_all(X, self.labels_)
+            self.labels_ = self._assign_all(X, fit_on, self.labels_)
         return self
 
-    def _assign_all(self, X: np.ndarray, sample_labels: np.ndarray) -> np.ndarray:
-        """Every row's nearest centre; HDBSCAN's centres are its segments' means on the sample
-        (noise stays noise only among the rows it was fit on)."""
+    def _assign_all(self, X: np.ndarray, fit_on: np.ndarray, fit_labels: np.ndarray) -> np.ndarray:
+        """Every row's nearest centre; HDBSCAN's centres are its segments' means on the rows it
+        was fit on (noise stays noise only among those)."""
         if self.method == "hdbscan":
-            fitted = sorted(set(sample_labels.tolist()) - {NOISE})
+            fitted = sorted(set(fit_labels.tolist()) - {NOISE})
             if not fitted:
                 return np.full(len(X), NOISE, dtype=np.int64)
-            rows = sample_rows(len(X), FIT_ROWS, self.seed)
-            centres = np.stack([X[rows][sample_labels == k].mean(0) for k in fitted])
+            centres = np.stack([fit_on[fit_labels == k].mean(0) for k in fitted])
             return np.asarray(fitted, dtype=np.int64)[nearest_centre(X, centres)]
         return nearest_centre(X, self.centers_)
 
