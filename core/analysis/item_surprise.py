@@ -38,7 +38,11 @@ class ItemSurprise:
         popular = weights / max(weights.sum(), 1.0)
         uniform = np.zeros(num_items)
         uniform[self.never :] = 1.0 / max(num_items - self.never, 1)
-        self.q = torch.from_numpy(0.5 * popular + 0.5 * uniform)  # (V,) float64
+        self.q = torch.from_numpy(0.5 * popular + 0.5 * uniform)  # (V,) float64, drawn on CPU
+        device = model.item_head.embedding.weight.device
+        with np.errstate(divide="ignore"):  # never-ranked ids have q = 0 and are never drawn
+            log_qk = np.log(self.q.numpy() * SAMPLES)
+        self.log_qk = torch.from_numpy(log_qk).float().to(device)  # (V,) once, not per batch
 
     def nll(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """(n,) -log p(target | state); +inf where the head never predicts the target."""
@@ -55,7 +59,6 @@ class ItemSurprise:
         logits = (hidden @ weight[drawn].T).float()  # (n, K)
         if bias is not None:
             logits = logits + bias[drawn].float()
-        log_q = torch.log(self.q.to(hidden.device)[drawn] * SAMPLES).float()  # (K,)
-        others = torch.logsumexp(logits - log_q, dim=1)  # (n,) log of the sampled estimate
+        others = torch.logsumexp(logits - self.log_qk[drawn], dim=1)  # (n,) sampled estimate
         nll = torch.logaddexp(target_logit, others) - target_logit  # (n,)
         return nll.masked_fill(targets < self.never, float("inf"))
