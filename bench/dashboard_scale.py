@@ -270,10 +270,10 @@ def table(visits: dict[str, list[Visit]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(block: str) -> None:
-    """Put `block` first in the section (newest first); a new section goes after the title."""
+def record(block: str, section: str = SECTION) -> None:
+    """Put `block` first in `section` (newest first); a new section goes after the title."""
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    heading = SECTION + "\n"
+    heading = section + "\n"
     if heading not in text:
         title_end = text.index("\n") + 1 if text.startswith("# ") else 0
         text = text[:title_end] + "\n" + heading + "\n" + text[title_end:].lstrip("\n")

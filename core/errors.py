@@ -65,3 +65,38 @@ def analyst_text(text: str) -> str:
     """
     text = _PID_CLAUSE.sub("", _FLAG_CLAUSE.sub("", text))
     return _ABSOLUTE_PATH.sub(r"\1", text).strip()
+
+
+class DiskFullError(BehaviorLensError):
+    """A write failed because the disk (or the quota, or the file-size limit) is full."""
+
+
+_DISK_FULL_ERRNOS = (28, 27, 122)  # ENOSPC, EFBIG, EDQUOT
+_DISK_FULL_WORDS = (
+    "no space left",
+    "storagefull",
+    "file too large",
+    "filetoolarge",
+    "quota exceeded",
+)
+
+
+def disk_full(error: BaseException) -> DiskFullError | None:
+    """The one-line error for a failed write on a full disk, or None when `error` is another one.
+
+    Libraries report it differently (OSError errno 28; safetensors and Arrow as text), and may wrap
+    it, so the whole cause/context chain is searched.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        errno_ = getattr(seen, "errno", None)
+        text = str(seen).lower()
+        if errno_ in _DISK_FULL_ERRNOS or any(word in text for word in _DISK_FULL_WORDS):
+            where = getattr(seen, "filename", None)
+            folder = f" in {Path(where).parent}" if where else ""
+            return DiskFullError(
+                f"disk full: no space left to write{folder}; free some space and run it again "
+                "(nothing was half-written: the previous files are intact)"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -31,12 +31,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import fs_atomic
 from core.errors import BehaviorLensError, NotFoundError
+from core.faults import fault_point
 from core.workspace import Workspace, atomic_write_json, read_json, validate_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ACTIVE_STATES = ("starting", "running", "analyzing")
 _LOG_TAIL_BYTES = 4000
+STARTUP_GRACE = 120.0  # seconds a job launched without a noted pid may take to report itself
 
 
 @dataclass
@@ -99,17 +102,11 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     # the known-good recipe at moderate length
     "balanced": {
         "epochs": 30,
-        "dim": 64,
-        "layers": 2,
-        "max_len": 50,
         "max_minutes": 15,
     },
     # let early stopping decide, within an hour
     "best quality": {
         "epochs": 200,
-        "dim": 64,
-        "layers": 2,
-        "max_len": 50,
         "max_minutes": 60,
     },
 }
@@ -188,9 +185,23 @@ def start_training(
 def spawn(
     workspace: Workspace, run: str, config: dict[str, Any], command: list[str], kind: str = "train"
 ) -> JobStatus:
-    """Start `command` detached, logging to jobs/RUN.log, and record it in jobs/RUN.json."""
+    """Start `command` detached, logging to jobs/RUN.log, and record it in jobs/RUN.json.
+
+    The record is written before the launch (without a pid) and again after it: a dashboard
+    killed in between leaves a job the pages still find (its pid then comes from status.json).
+    """
     log = log_file(workspace, run)
     log.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "run": run,
+        "kind": kind,
+        "pid": None,
+        "command": command,
+        "config": config,
+        "started": time.time(),
+        "log": str(log),
+    }
+    atomic_write_json(job_file(workspace, run), record)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     with open(log, "wb") as handle:
@@ -201,18 +212,10 @@ def spawn(
             stdin=subprocess.DEVNULL,
             stdout=handle,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # not in the dashboard's group: it outlives the server
         )
-    record = {
-        "run": run,
-        "kind": kind,
-        "pid": process.pid,
-        "command": command,
-        "config": config,
-        "started": time.time(),
-        "log": str(log),
-    }
-    atomic_write_json(job_file(workspace, run), record)
+    fault_point("jobs.after_launch")
+    atomic_write_json(job_file(workspace, run), {**record, "pid": process.pid})
     return job_status(workspace, run)
 
 
@@ -247,9 +250,9 @@ def job_status(workspace: Workspace, run: str) -> JobStatus:
     state = status.get("state") or ("starting" if record else "unknown")
     message = str(status.get("message") or "")
     log = log_file(workspace, run)
-    if state in ACTIVE_STATES and not alive and (record or status):
-        state = "failed"
-        message = message or "the training process ended without reporting a result"
+    if state in ACTIVE_STATES and not alive and (record or status) and not _launching(record, pid):
+        state = "failed"  # killed (SIGKILL, OOM, a reboot) or crashed before it could say so
+        message = f"the training process ended without reporting a result; its log: {log}"
     tail = _tail(log) if log.is_file() else ""
     return JobStatus(
         run=run,
@@ -330,6 +333,13 @@ def wait(workspace: Workspace, run: str, timeout: float, poll: float = 0.2) -> J
     return status
 
 
+def _launching(record: dict[str, Any], pid: Any) -> bool:
+    """Launched moments ago by a dashboard that died before noting the pid, and the job has not
+    written its status yet: give it STARTUP_GRACE seconds before calling it failed."""
+    started = float(record.get("started") or 0.0)
+    return pid is None and bool(record) and time.time() - started < STARTUP_GRACE
+
+
 def _is_stale(status: dict[str, Any], record: dict[str, Any]) -> bool:
     """status.json from a previous process of the same run (before a resume) is not this job's."""
     if not status or not record or status.get("pid") in (None, record.get("pid")):
@@ -346,21 +356,7 @@ def _is_alive(pid: int) -> bool:
             return False
     except ChildProcessError:
         pass  # not our child (launched by another Streamlit process): ask the kernel instead
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+    return fs_atomic.process_alive(pid)
 
 
 def _read_json_or_none(path: Path) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
 """Behavior Lens dashboard entry point: `streamlit run dashboard/app.py`.
 
 Only navigation lives here; each page is a thin file in app_pages/ and every cache and
-session-state key is in dashboard/state.py.
+session-state key is in dashboard/state.py. With sign-in on (an [auth] section in
+.streamlit/secrets.toml) a visitor who has not signed in gets the sign-in screen and nothing
+else: no page runs, no workspace is opened.
 """
 
 from __future__ import annotations
@@ -30,9 +32,21 @@ PAGES = [
 
 from core.errors import BehaviorLensError  # noqa: E402  (needs the project root on sys.path)
 from dashboard import state  # noqa: E402
+from dashboard.components import account  # noqa: E402
+
+TEAM_PAGE = st.Page("app_pages/team.py", title="Team", icon=":material/group:")
 
 st.set_page_config(page_title="Behavior Lens", page_icon=":material/insights:", layout="wide")
-navigation = st.navigation(PAGES)
+signin = state.signin_enabled()
+if not signin and not state.bound_to_localhost():
+    account.exposed_screen()
+    st.stop()
+if signin and state.identity() is None:
+    account.signin_screen()
+    st.stop()
+navigation = st.navigation([*PAGES, TEAM_PAGE] if signin else PAGES)
+if signin:
+    account.sidebar_account()
 try:
     # A fresh workspace gets the sample dataset and the shipped demo run (< 1 s, once per server),
     # so every page has something real to show before anyone uploads or trains.

@@ -12,17 +12,21 @@ changed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from core import areas
 from core.analysis import run_info, timeline
+from core.errors import BehaviorLensError
 from core.workspace import Workspace
 
 WORKSPACE_ENV = "BEHAVIOR_LENS_WORKSPACE"
 DEMO_ENV = "BEHAVIOR_LENS_DEMO"  # "0": do not install the sample dataset and demo run
+AUTH_SECTION = "auth"  # a secrets.toml [auth] section turns sign-in on (st.login)
 
 # Session-state keys (per browser tab).
 DATASET = "bl_dataset"  # name of the dataset the tab is looking at
@@ -38,6 +42,7 @@ WHAT_IF = "bl_what_if"  # events appended on the Predict page: list of (item, ev
 REPORT = "bl_report"  # {"html", "tables", "dataset", "run"} of the last report built in this tab
 DRILL_USER = "bl_drill_user"  # user id whose timeline a Segments/Anomalies drill-down shows
 PRED_EXPORT = "bl_pred_export"  # {"run", "top_k", "data"}: the Predict page's every-user file
+TEAM_NOTE = "bl_team_note"  # ("success" | "error", text): the Team page's last publish/copy
 DATA_TAB = "data_tabs"  # the Data page's open tab (widget key): only that tab's view runs
 # Run outputs the pages read (written by evaluate / segment / anomalies).
 METRICS_FILE = "metrics.json"  # model vs baselines
@@ -56,9 +61,64 @@ RUN_OUTPUT_FILES = (  # files whose change invalidates a run's cached outputs
 )
 
 
+class NotSignedInError(BehaviorLensError):
+    """Sign-in is on and this browser has not signed in: there is no workspace to show."""
+
+
+def root() -> Path:
+    """The installation's folder: $BEHAVIOR_LENS_WORKSPACE or ./workspace (read on every call)."""
+    return Path(os.environ.get(WORKSPACE_ENV) or "workspace").resolve()
+
+
+def signin_enabled() -> bool:
+    """Sign-in is on when the secrets (.streamlit/secrets.toml) have an [auth] section."""
+    return st.secrets.load_if_toml_exists() and AUTH_SECTION in st.secrets
+
+
+def bound_to_localhost() -> bool:
+    """True when the server accepts connections from this machine only (server.address is
+    localhost or a loopback address; unset means every interface)."""
+    address = str(st.get_option("server.address") or "")
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def identity() -> str | None:
+    """Who signed in: the OIDC `sub` claim (else the e-mail); None when signed out or when
+    sign-in is off."""
+    if not signin_enabled() or not st.user.is_logged_in:
+        return None
+    who = st.user.get("sub") or st.user.get("email")
+    return str(who) if who else None
+
+
+def display_name() -> str:
+    """How the signed-in person is named on screen (e-mail, else name, else sub)."""
+    return str(st.user.get("email") or st.user.get("name") or st.user.get("sub") or "")
+
+
 def workspace() -> Workspace:
-    """The workspace folder: $BEHAVIOR_LENS_WORKSPACE or ./workspace (read on every call)."""
-    return Workspace(Path(os.environ.get(WORKSPACE_ENV) or "workspace").resolve())
+    """The workspace every page reads and writes.
+
+    Sign-in off: the installation's folder itself (single user, bound to localhost). Sign-in on:
+    the caller's private area ROOT/users/<area id> (core.areas), and NotSignedInError for a
+    browser that has not signed in, so no page can fall back to someone else's data.
+    """
+    if not signin_enabled():
+        return Workspace(root())
+    who = identity()
+    if who is None:
+        raise NotSignedInError("sign in to see your workspace")
+    return areas.user_workspace(root(), who)
+
+
+def team_workspace() -> Workspace:
+    """The team's shared area, ROOT/shared (used only with sign-in on)."""
+    return areas.shared_workspace(root())
 
 
 def get(key: str, default: Any = None) -> Any:

@@ -7,20 +7,17 @@ on 127.0.0.1 in a temp workspace. Skipped when /usr/bin/chromium is absent, unle
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from dashboard.screenshots import CHROMIUM, launch_browser, running_app, wait_idle
+from dashboard.screenshots import launch_browser, running_app, wait_idle
+from tests.browser_support import require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(f"{CHROMIUM} is required in CI (apt-get install -y chromium)")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+require_chromium()
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -88,6 +88,17 @@ def test_presets_are_valid_configs() -> None:
         ModelOptions(**sizes)  # raises ValueError on sizes the model rejects
 
 
+def test_presets_list_only_what_differs_from_the_defaults() -> None:
+    from dataclasses import fields
+
+    from core.training.config import ModelOptions, TrainConfig
+
+    defaults = {f.name: f.default for cls in (TrainConfig, ModelOptions) for f in fields(cls)}
+    for name, preset in jobs.TRAIN_PRESETS.items():
+        restated = {k: v for k, v in preset.items() if defaults.get(k) == v}
+        assert not restated, f"preset {name!r} restates defaults {restated}"
+
+
 def test_finished_job_reports_progress_and_summary(workspace, fake_python) -> None:
     jobs.start_training(workspace, _config(), python=fake_python)
     status = jobs.wait(workspace, "r1", timeout=30)

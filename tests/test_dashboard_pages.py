@@ -167,6 +167,22 @@ def test_data_page_bad_funnel_is_a_message_not_a_traceback(sample_ws, monkeypatc
     assert "Pick at least one event type" in texts(at)
 
 
+def test_a_bad_limit_in_the_server_environment_is_a_message(monkeypatch) -> None:
+    """The upload's read options carry the ingest limits, read from the server's environment."""
+
+    def upload_options() -> None:
+        from dashboard.components.upload import read_options
+
+        read_options("k")
+
+    monkeypatch.setenv("BEHAVIOR_LENS_MAX_ROWS", "lots")
+    at = AppTest.from_function(upload_options, default_timeout=60).run()
+    assert not at.exception, at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "Uploads are off until whoever runs this server fixes a limit" in message
+    assert "BEHAVIOR_LENS_MAX_ROWS" in message  # the setting to fix, for the operator
+
+
 def _fake_job(root: Path, run: str, state_name: str) -> None:
     jobs_dir = root / "jobs"
     atomic_write_json(

@@ -11,13 +11,15 @@ import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from core.analysis.all_predictions import prediction_frames, predictions_csv, top_k_probs
+from core.analysis.all_predictions import prediction_frames, predictions_csv
+from core.analysis.item_topk import ItemTopK
 from core.cli import main
 from core.data.ingest import ingest
 from core.data.items import build_item_table, load_item_catalog, write_item_table
@@ -121,14 +123,35 @@ def test_top_k_is_capped_at_the_real_items_and_chunks_cover_everyone(shop) -> No
     assert predictions_csv(loaded, sequences, catalog, 2).count(b"\n") == 1 + 2 * len(USERS)
 
 
-def test_blocked_top_k_equals_the_full_softmax(shop) -> None:
+@pytest.mark.parametrize("item_block", [3, 4096])
+def test_blocked_top_k_equals_the_full_softmax(shop, item_block: int) -> None:
     loaded = load_run(shop.workspace, "r", "cpu")
     hidden = torch.randn(5, loaded.model_config.dim)
     head = loaded.model.item_head
     with torch.inference_mode():
         full = torch.topk(head.predict(hidden), 4, dim=1)
-        ids, probs = top_k_probs(head, hidden, 4)
+        ids, probs = ItemTopK(head, item_block)(hidden, 4)
     assert torch.equal(ids, full.indices) and torch.allclose(probs, full.values, atol=1e-6)
+
+
+@pytest.mark.parametrize("offset", [-300.0, 0.0, 300.0])
+def test_online_normaliser_survives_logits_far_from_zero_and_late_maxima(offset: float) -> None:
+    """Logits around -300 (exp underflows without a shift) or +300 (overflows), with the best
+    items in the last block so the running shift and sum must be rescaled on the way."""
+    torch.manual_seed(0)
+    items, dim, reserved = 50, 8, 3
+    embedding = torch.nn.Embedding(items, dim)
+    bias = torch.full((items,), offset)
+    bias[-4:] += torch.tensor([40.0, 30.0, 20.0, 10.0])  # the last block holds the top 4
+    head = SimpleNamespace(embedding=embedding, bias=bias, never_ranked=reserved)
+    hidden = torch.randn(6, dim)
+    with torch.inference_mode():
+        logits = hidden @ embedding.weight.T + bias  # (6, items)
+        logits[:, :reserved] = float("-inf")
+        full = torch.topk(torch.softmax(logits.double(), dim=1), 4, dim=1)
+        ids, probs = ItemTopK(head, item_block=7)(hidden, 4)
+    assert torch.equal(ids, full.indices)
+    assert torch.allclose(probs.double(), full.values, rtol=1e-5, atol=1e-7)
 
 
 def test_bad_arguments_are_one_line_errors(shop, capsys) -> None:

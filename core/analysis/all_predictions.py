@@ -12,7 +12,8 @@ Layout: long format, one row per (user, rank), so a spreadsheet can filter and p
 | next_event / next_event_prob | the most likely next event type and its probability (same on all of a user's rows) |
 
 Users are scored a chunk at a time: each block of query states is reduced to its top k inside
-torch (logits, log-sum-exp, top k), so the (users, items) probability matrix never exists, and
+torch (`core.analysis.item_topk`: one pass per block of items, online log-sum-exp), so the
+(users, items) probability matrix never exists, and
 rows are streamed to the file chunk by chunk. Memory stays bounded by `chunk` whatever the
 number of users. The item head gives reserved ids and the no-item token -inf, so neither is
 ever listed; k is capped at the number of real items.
@@ -38,8 +39,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as csv
 import pyarrow.parquet as pq
-import torch
 
+from core.analysis.item_topk import ItemTopK
 from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
@@ -48,8 +49,7 @@ from core.reports.csv_safe import neutralise_cell
 from core.training.distributed import DistContext, gather_to_main
 
 CHUNK_USERS = 4096  # users encoded per chunk: bounds memory (states + rows), not speed
-BLOCK_ROWS = 64  # query states scored together against each block of items
-ITEM_BLOCK = 4096  # items scored at once: (64, 4096) logits and the weight block stay in cache
+BLOCK_ROWS = 256  # query states scored together against each block of items (ItemTopK)
 COLUMNS = ("user_id", "rank", "item_id", "item_label", "prob", "seen", "next_event",
            "next_event_prob")  # fmt: skip
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}  # by the file's extension
@@ -107,10 +107,11 @@ def top_k_chunks(
     k = checked_top_k(top_k, sequences)
     context = context or DistContext()
     scorer = loaded.scorer()
+    ranker = ItemTopK(scorer.model.item_head)
     total = sequences.num_users
     for start in range(0, total, chunk):
         users = np.arange(start, min(start + chunk, total), dtype=np.int64)
-        shares = gather_to_main(_score_share(scorer, sequences, users, k, context), context)
+        shares = gather_to_main(_score_share(scorer, ranker, sequences, users, k, context), context)
         if shares is None:
             continue
         yield _merged(users, shares)
@@ -119,7 +120,12 @@ def top_k_chunks(
 
 
 def _score_share(
-    scorer: Any, sequences: EventSequences, users: np.ndarray, k: int, context: DistContext
+    scorer: Any,
+    ranker: ItemTopK,
+    sequences: EventSequences,
+    users: np.ndarray,
+    k: int,
+    context: DistContext,
 ) -> ChunkTop:
     """The top k of the users of `users` (consecutive) that this rank scores."""
     model = scorer.model
@@ -134,7 +140,7 @@ def _score_share(
         events[idx] = best_event.indices.cpu().numpy()
         event_probs[idx] = best_event.values.cpu().numpy()
         for s in range(0, len(idx), BLOCK_ROWS):
-            best_ids, best_probs = top_k_probs(model.item_head, hidden[s : s + BLOCK_ROWS], k)
+            best_ids, best_probs = ranker(hidden[s : s + BLOCK_ROWS], k)
             ids[idx[s : s + BLOCK_ROWS]] = best_ids.cpu().numpy()
             probs[idx[s : s + BLOCK_ROWS]] = best_probs.cpu().numpy()
         scored.append(idx)
@@ -153,31 +159,6 @@ def _merged(users: np.ndarray, shares: list[ChunkTop]) -> ChunkTop:
     if not np.array_equal(merged.users, users):
         raise ValueError(f"ranks scored users {merged.users[:5]}..., not {users[:5]}...")
     return merged
-
-
-def top_k_probs(head: Any, hidden: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(r, k) best item ids and their softmax probabilities, from (r, D) query states.
-
-    Same numbers as `head.predict(hidden).topk(k)`, computed a block of ITEM_BLOCK items at a
-    time so the (r, block) logits stay in cache: per block its top k and its log-sum-exp, merged
-    at the end. Ids below `head.never_ranked` (reserved, no-item) are never candidates.
-    """
-    weight, bias, first = head.embedding.weight, head.bias, head.never_ranked  # (V, D)
-    hidden = hidden.float()
-    top_values, top_ids, norms = [], [], []
-    for start in range(first, weight.shape[0], ITEM_BLOCK):
-        stop = min(start + ITEM_BLOCK, weight.shape[0])
-        logits = hidden @ weight[start:stop].float().T  # (r, b)
-        if bias is not None:
-            logits = logits + bias[start:stop].float()  # (r, b)
-        best = torch.topk(logits, min(k, stop - start), dim=1)  # (r, k')
-        top_values.append(best.values)
-        top_ids.append(best.indices + start)
-        norms.append(torch.logsumexp(logits, dim=1))  # (r,)
-    values, candidates = torch.cat(top_values, dim=1), torch.cat(top_ids, dim=1)  # (r, c)
-    norm = torch.logsumexp(torch.stack(norms, dim=1), dim=1, keepdim=True)  # (r, 1)
-    best = torch.topk(values, k, dim=1)  # (r, k)
-    return candidates.gather(1, best.indices), (best.values - norm).exp()
 
 
 def checked_top_k(top_k: int, sequences: EventSequences) -> int:
@@ -289,6 +270,8 @@ def export_predictions(
     try:
         with os.fdopen(fd, "wb") as handle:
             rows = write_frames(frames, handle, fmt)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before the rename makes it the file
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:

@@ -13,7 +13,6 @@ no pace without clock times, no repetition of one event type when the log has on
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,9 +31,10 @@ from core.analysis.time_resolution import TimeSupport, support_from_ms
 from core.analysis.user_features import BURST_WINDOW_S, event_frame, session_table
 from core.analysis.user_sample import sample_users
 from core.data.sequences import EventSequences
+from core.locks import folder_lock
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
 from core.training.distributed import DistContext, device_for
-from core.workspace import Workspace, atomic_write_bytes, atomic_write_json, read_json
+from core.workspace import Workspace, json_bytes, parquet_bytes, read_json, write_together
 
 if TYPE_CHECKING:
     from core.training.checkpoint import LoadedRun
@@ -384,10 +384,15 @@ def anomalies_run(
     if result is None:
         return None
     result.summary.update(sample.summary())
-    _write_parquet(loaded.run_dir / ANOMALIES_FILE, result.users)
-    _write_parquet(loaded.run_dir / SESSION_ANOMALIES_FILE, result.sessions)
     model = {**result.model, "pace": time.pace, "sample_note": sample.note()}  # for the page
-    atomic_write_json(loaded.run_dir / ANOMALY_MODEL_FILE, model)
+    write_together(  # one change: the model's reference scores are the users written beside it
+        loaded.run_dir,
+        {
+            ANOMALIES_FILE: parquet_bytes(result.users),
+            SESSION_ANOMALIES_FILE: parquet_bytes(result.sessions),
+            ANOMALY_MODEL_FILE: json_bytes(model),
+        },
+    )
     return result
 
 
@@ -395,13 +400,9 @@ def training_reference(run_dir: Path) -> dict | None:
     """The run's anomaly model with its users' scores: the reference new data is scored
     against. None when anomalies were computed before the model was saved (recompute them)."""
     model_path, users_path = run_dir / ANOMALY_MODEL_FILE, run_dir / ANOMALIES_FILE
-    if not (model_path.is_file() and users_path.is_file()):
-        return None
-    scores = pd.read_parquet(users_path, columns=["score"])["score"].to_numpy()
-    return {**read_json(model_path), "scores": scores}
-
-
-def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    with folder_lock(run_dir, shared=True):  # both from the same write
+        if not (model_path.is_file() and users_path.is_file()):
+            return None
+        scores = pd.read_parquet(users_path, columns=["score"])["score"].to_numpy()
+        model = read_json(model_path)
+    return {**model, "scores": scores}

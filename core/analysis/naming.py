@@ -18,6 +18,7 @@ import pandas as pd
 
 from core.analysis.item_labels import TOKEN_SEPARATOR
 from core.errors import InputError
+from core.locks import folder_lock
 from core.workspace import atomic_write_json
 
 NAMES_FILE = "segment_names.json"  # analyst renames {segment: name}
@@ -213,11 +214,13 @@ def read_renames(run_dir: Path) -> dict[int, str]:
 
 
 def save_renames(run_dir: Path, renames: dict[int, str]) -> None:
-    """Merge `renames` into segment_names.json (an empty name removes a rename)."""
-    merged = read_renames(run_dir)
-    for seg, name in renames.items():
-        if name.strip():
-            merged[int(seg)] = name.strip()
-        else:
-            merged.pop(int(seg), None)
-    atomic_write_json(run_dir / NAMES_FILE, {str(k): v for k, v in sorted(merged.items())})
+    """Merge `renames` into segment_names.json (an empty name removes a rename); the read and
+    the write hold the run's lock, so two analysts renaming at once both keep their names."""
+    with folder_lock(run_dir):
+        merged = read_renames(run_dir)
+        for seg, name in renames.items():
+            if name.strip():
+                merged[int(seg)] = name.strip()
+            else:
+                merged.pop(int(seg), None)
+        atomic_write_json(run_dir / NAMES_FILE, {str(k): v for k, v in sorted(merged.items())})

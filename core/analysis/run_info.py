@@ -18,8 +18,9 @@ import pyarrow.parquet as pq
 from core.analysis.anomaly_flags import RATE_COLUMN, FlagConfig, with_flags
 from core.errors import BehaviorLensError
 from core.evaluation.user_budget import evaluated_users
+from core.locks import folder_lock
 from core.progress import ProgressCallback
-from core.workspace import Workspace, atomic_write_json, read_json
+from core.workspace import Workspace, json_bytes, read_json, write_together
 
 if TYPE_CHECKING:
     from core.training.distributed import DistContext
@@ -116,7 +117,7 @@ def evaluate_and_save(
     if baselines:
         rows.update(evaluate_baselines(sequences, **options))
     if context.is_main:
-        atomic_write_json(loaded.run_dir / METRICS_FILE, rows)
+        write_together(loaded.run_dir, {METRICS_FILE: json_bytes(rows)})  # readers: reports
     return rows
 
 
@@ -205,8 +206,9 @@ def named_segments(workspace: Workspace, run: str) -> pd.DataFrame | None:
     folder = workspace.existing_run_dir(run)
     if not (folder / "segments.parquet").is_file():
         return None
-    profiles = pd.read_parquet(folder / "segments.parquet")
-    renames = read_renames(folder)
+    with folder_lock(folder, shared=True):  # not between a rename's read and write
+        profiles = pd.read_parquet(folder / "segments.parquet")
+        renames = read_renames(folder)
     names = [
         renames.get(int(s), n) for s, n in zip(profiles["segment"], profiles["name"], strict=True)
     ]

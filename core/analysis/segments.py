@@ -39,7 +39,7 @@ from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
-from core.workspace import Workspace, atomic_write_bytes, atomic_write_json, read_json
+from core.workspace import Workspace, json_bytes, parquet_bytes, read_json, write_together
 
 if TYPE_CHECKING:
     from core.training.checkpoint import LoadedRun
@@ -272,22 +272,18 @@ def _read_projection(run_dir: Path) -> dict | None:
 
 
 def _write(run_dir: Path, result: SegmentResult) -> None:
-    """Parquet files via atomic renames; the projection cache last (only a speed-up)."""
-    _atomic_parquet(run_dir / SEGMENTS_FILE, result.profiles)
-    _atomic_parquet(run_dir / ASSIGNMENTS_FILE, result.assignments)
-    atomic_write_json(run_dir / SEGMENTS_META_FILE, result.summary)
-    if result.model is not None:
-        atomic_write_json(run_dir / SEGMENT_MODEL_FILE, result.model)
-    else:
-        (run_dir / SEGMENT_MODEL_FILE).unlink(missing_ok=True)
-    _atomic_parquet(run_dir / PROJECTION_FILE, result.assignments[["x", "y"]])
+    """Every output as one change (`write_together`): a reader never sees this run's segments
+    beside another writer's assignments. The projection cache is only a speed-up."""
     meta = {k: result.projection[k] for k in ("method", "fingerprint")}
-    atomic_write_json(run_dir / PROJECTION_META_FILE, meta)
-
-
-def _atomic_parquet(path: Path, frame: pd.DataFrame) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    model = None if result.model is None else json_bytes(result.model)
+    write_together(
+        run_dir,
+        {
+            SEGMENTS_FILE: parquet_bytes(result.profiles),
+            ASSIGNMENTS_FILE: parquet_bytes(result.assignments),
+            SEGMENTS_META_FILE: json_bytes(result.summary),
+            SEGMENT_MODEL_FILE: model,  # None removes a model left by an older method
+            PROJECTION_FILE: parquet_bytes(result.assignments[["x", "y"]]),
+            PROJECTION_META_FILE: json_bytes(meta),
+        },
+    )

@@ -11,7 +11,6 @@ sessions. Single-event sessions carry too little to cluster and form their own g
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ from core.analysis.user_vectors import real_event_types, session_behaviour
 from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
-from core.workspace import Workspace, atomic_write_bytes, atomic_write_json
+from core.workspace import Workspace, json_bytes, parquet_bytes, write_together
 
 if TYPE_CHECKING:
     from core.training.checkpoint import LoadedRun
@@ -194,11 +193,14 @@ def intents_run(
     catalog = load_item_catalog(workspace, loaded.dataset)
     assignments, profiles, summary = find_intents(loaded, sequences, config, catalog)
     summary.update(sample.summary())
-    for name, frame in ((SESSION_ASSIGNMENTS_FILE, assignments), (INTENTS_FILE, profiles)):
-        buffer = io.BytesIO()
-        frame.to_parquet(buffer, index=False)
-        atomic_write_bytes(loaded.run_dir / name, buffer.getvalue())
-    atomic_write_json(loaded.run_dir / INTENTS_META_FILE, summary)
+    write_together(  # one change: every session's intent is one the profiles list
+        loaded.run_dir,
+        {
+            SESSION_ASSIGNMENTS_FILE: parquet_bytes(assignments),
+            INTENTS_FILE: parquet_bytes(profiles),
+            INTENTS_META_FILE: json_bytes(summary),
+        },
+    )
     return profiles, summary
 
 

@@ -30,7 +30,7 @@ from core.cli import (
     segment,
     train,
 )
-from core.errors import BehaviorLensError
+from core.errors import BehaviorLensError, disk_full
 
 # The command modules, in the order `--help` lists them. Add new commands here.
 COMMAND_MODULES: list[ModuleType] = [
@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; the workspace is unchanged", file=sys.stderr)
         return 130
+    except Exception as error:  # only a full disk is a user error here; anything else is a bug
+        full = disk_full(error)
+        if full is None:
+            raise
+        print(f"error: {full}", file=sys.stderr)
+        return 2
     if summary is not None:
         print(json.dumps(summary, default=str))
     return 0

@@ -58,10 +58,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="items seen fewer times map to UNK (default 1: keep all)",
     )
+    add_limit_arguments(parser)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per IngestLimits field (--max-rows N, …), its help and default from the field."""
+    from dataclasses import fields
+
+    from core.data.limits import IngestLimits, flag, variable
+
+    group = parser.add_argument_group("limits (0: no limit; flags win over environment variables)")
+    for f in fields(IngestLimits):
+        group.add_argument(
+            flag(f.name),
+            dest=f.name,
+            metavar="N",
+            type=_size_argument,
+            default=None,
+            help=f"{f.metadata['help']} (default {f.default:,}, or ${variable(f.name)})",
+        )
+
+
+def _size_argument(text: str) -> int:
+    from core.data.limits import parse_size
+    from core.errors import InputError
+
+    try:
+        return parse_size(text, "limit")
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def options_from_args(args: argparse.Namespace) -> Any:
+    from dataclasses import fields
+
     from core.data.ingest import IngestOptions
+    from core.data.limits import IngestLimits
 
     delimiter = args.delimiter
     if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
@@ -82,6 +114,9 @@ def options_from_args(args: argparse.Namespace) -> Any:
         min_item_count=args.min_item_count,
         items=args.items,
         accept_mapping=args.accept_mapping,
+        limits=IngestLimits.from_env().overridden(
+            **{f.name: getattr(args, f.name, None) for f in fields(IngestLimits)}
+        ),
     )
 
 

@@ -18,6 +18,13 @@ def _defaults() -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from core.training.data_sizes import (
+        DENSE_DROPOUT,
+        MAX_LEN_CEILING,
+        MAX_LEN_FLOOR,
+        SPARSE_DROPOUT,
+    )
+
     d = _defaults()
     parser.add_argument("--dataset", required=True, help="dataset name in the workspace")
     parser.add_argument("--run", required=True, help="name of the run folder to create")
@@ -38,7 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after this many minutes of training (checkpoint kept)",
     )
     parser.add_argument(
-        "--max-len", type=int, default=None, help=f"longest history read ({d['max_len']} events)"
+        "--max-len",
+        type=int,
+        default=None,
+        help="longest history read, in events (default: from the data's history lengths, "
+        f"{MAX_LEN_FLOOR}-{MAX_LEN_CEILING})",
     )
     parser.add_argument("--dim", type=int, default=None, help=f"hidden width ({d['dim']})")
     parser.add_argument(
@@ -48,7 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--heads", type=int, default=None, help=f"attention heads, must divide --dim ({d['heads']})"
     )
     parser.add_argument(
-        "--dropout", type=float, default=None, help=f"dropout rate ({d['dropout']})"
+        "--dropout",
+        type=float,
+        default=None,
+        help=f"dropout rate (default: {SPARSE_DROPOUT} on sparse logs, {DENSE_DROPOUT} on dense)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=None, help=f"sequences per step ({d['batch_size']})"

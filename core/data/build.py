@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.data.intern import MISSING, CleanColumn
+from core.data.intern import BINARY, MISSING, CleanColumn
 from core.data.reader import MAX_REJECT_EXAMPLES, LineNumbers, ReadResult
 from core.data.timeparse import MAX_MS, MIN_MS
 from core.data.vocab import NO_ITEM, NUM_RESERVED, RESERVED_TOKENS, UNK
@@ -31,6 +31,7 @@ _REASON_TEXT = {
     "item": "missing item id",
     "item+event": "missing both item id and event type",
     "time": "missing or unparseable time (expected unix s/ms/us or ISO 8601, 1900..2300)",
+    "binary": "binary data (a NUL byte) in the value",
 }
 FILLER_EVENT = "event"  # event type of rows that have none
 _STRING_COLUMNS = ("user_id", "event", "item", "category")
@@ -87,6 +88,8 @@ class Events:
     lines: LineNumbers  # read position -> line in the file (src_row)
     columns: dict[str, CleanColumn]  # item, event, category: codes (N,) in sorted order
     vocabs: dict[str, Vocabulary]  # items, events, categories
+    trimmed_events: int = 0  # older events dropped from users past max_events_per_user
+    trimmed_users: int = 0  # users whose history was cut so
 
 
 def validate_rows(read: ReadResult) -> tuple[np.ndarray | None, int, list[dict[str, Any]]]:
@@ -101,15 +104,18 @@ def validate_rows(read: ReadResult) -> tuple[np.ndarray | None, int, list[dict[s
     has_item = item != MISSING
     has_what = has_item | (event != MISSING) if read.has_events else has_item
     valid = (user != MISSING) & has_what & (read.ts >= MIN_MS) & (read.ts <= MAX_MS)
+    binary = _binary_rows(read)
+    if binary is not None:
+        valid &= ~binary
     bad = np.flatnonzero(~valid)
     examples = []
     for position, line in zip(
         bad[:MAX_REJECT_EXAMPLES], read.lines.of(bad[:MAX_REJECT_EXAMPLES]), strict=True
     ):
-        reason = _reject_reason(bool(user[position] != MISSING), bool(has_what[position]), read)
-        examples.append(
-            {"row": int(line), "column": reason.split("+")[0], "reason": _REASON_TEXT[reason]}
+        column, reason = _reject_reason(
+            bool(user[position] != MISSING), bool(has_what[position]), read, int(position)
         )
+        examples.append({"row": int(line), "column": column, "reason": _REASON_TEXT[reason]})
     if len(bad):
         for column in read.columns.values():
             column.codes = column.codes[valid]
@@ -118,12 +124,26 @@ def validate_rows(read: ReadResult) -> tuple[np.ndarray | None, int, list[dict[s
     return (np.flatnonzero(valid) if len(bad) else None), len(bad), examples
 
 
-def _reject_reason(has_user: bool, has_what: bool, read: ReadResult) -> str:
+def _binary_rows(read: ReadResult) -> np.ndarray | None:
+    """Rows with a NUL byte in any role value (None when there are none: the usual case)."""
+    flagged = [c.codes == BINARY for c in read.columns.values() if int(c.codes.min(initial=0)) < -1]
+    if not flagged:
+        return None
+    return np.logical_or.reduce(flagged)
+
+
+def _reject_reason(
+    has_user: bool, has_what: bool, read: ReadResult, position: int
+) -> tuple[str, str]:
+    """(role at fault, key of _REASON_TEXT) of one rejected row."""
+    for role, column in read.columns.items():
+        if column.codes[position] == BINARY:
+            return role, "binary"
     if not has_user:
-        return "user"
+        return "user", "user"
     if not has_what:
-        return "item+event" if read.has_events else "item"
-    return "time"
+        return ("item", "item+event") if read.has_events else ("item", "item")
+    return "time", "time"
 
 
 def _fill_missing_events(event: CleanColumn) -> None:
@@ -279,12 +299,18 @@ def column_sessions(user_idx: np.ndarray, ts: np.ndarray, key: CleanColumn) -> n
 
 
 def assemble(
-    read: ReadResult, positions: np.ndarray | None, gap_ms: int, min_item_count: int
+    read: ReadResult,
+    positions: np.ndarray | None,
+    gap_ms: int,
+    min_item_count: int,
+    max_events_per_user: int = 0,
 ) -> Events:
-    """Index, count, sort and sessionize the valid rows of `read` (see `validate_rows`).
+    """Index, sort, trim, count and sessionize the valid rows of `read` (see `validate_rows`).
 
     Consumes `read`: each column is replaced by its sorted copy in turn, so at any time only one
     column exists twice. `positions` maps kept rows to read rows (None: all rows were kept).
+    A user with more than `max_events_per_user` events (0: no limit) keeps the latest ones;
+    vocabularies count what is kept.
     """
     users = read.columns.pop("user")
     if positions is None:  # codes are already in order of first appearance among kept rows
@@ -292,16 +318,23 @@ def assemble(
     else:
         user_idx, user_tokens = index_users(users.codes, users.tokens)
     del users
-    vocabs = {
-        name: build_vocab(read.columns.get(role), min_item_count if name == "items" else 1)
-        for name, role in VOCAB_ROLES.items()
-    }
-    vocabs["items"] = with_no_item(vocabs["items"], read.columns["item"].codes)
     order, user_idx, read.ts = sort_rows(user_idx, read.ts)
     for column in read.columns.values():
         column.codes = column.codes[order]
     rows = order if positions is None else narrow(positions[order])
     del order
+    keep, trimmed_users = latest_per_user(user_idx, max_events_per_user)
+    trimmed = 0
+    if keep is not None:
+        trimmed = len(keep) - int(np.count_nonzero(keep))
+        user_idx, read.ts, rows = user_idx[keep], read.ts[keep], rows[keep]
+        for column in read.columns.values():
+            column.codes = column.codes[keep]
+    vocabs = {
+        name: build_vocab(read.columns.get(role), min_item_count if name == "items" else 1)
+        for name, role in VOCAB_ROLES.items()
+    }
+    vocabs["items"] = with_no_item(vocabs["items"], read.columns["item"].codes)
     session = read.columns.pop("session", None)
     if session is None:
         sessions = gap_sessions(user_idx, read.ts, gap_ms)
@@ -316,7 +349,23 @@ def assemble(
         lines=read.lines,
         columns=read.columns,
         vocabs=vocabs,
+        trimmed_events=trimmed,
+        trimmed_users=trimmed_users,
     )
+
+
+def latest_per_user(user_idx: np.ndarray, limit: int) -> tuple[np.ndarray | None, int]:
+    """(mask of the rows to keep, users cut) for rows sorted by (user, time): each user's last
+    `limit` rows. None when no user has more (the usual case: nothing is copied)."""
+    if limit <= 0 or len(user_idx) <= limit:
+        return None, 0
+    starts = np.flatnonzero(np.r_[True, user_idx[1:] != user_idx[:-1]])
+    counts = np.diff(np.r_[starts, len(user_idx)])
+    if int(counts.max()) <= limit:
+        return None, 0
+    ends = np.repeat(starts + counts, counts)  # (N,) end of each row's user block
+    keep = ends - np.arange(len(user_idx)) <= limit
+    return keep, int(np.count_nonzero(counts > limit))
 
 
 def dataset_stats(events: Events) -> dict[str, Any]:

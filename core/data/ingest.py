@@ -11,7 +11,7 @@ import os
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from core.data.items import (
     read_item_file,
     write_item_table,
 )
+from core.data.limits import IngestLimits, exceeded, human_bytes
 from core.data.mapping import ROLES, ColumnMapping, MappingPreview, detect_mapping
 from core.data.memory import release_cached_memory, return_freed_memory_promptly
 from core.data.reader import MAX_REJECT_EXAMPLES, read_item_attributes, read_source
@@ -61,6 +62,7 @@ class IngestOptions:
     accept_mapping: bool = False  # ingest even though the mapping checks object (see issues)
     threads: int | None = None  # DuckDB threads; None: all cores
     memory_limit: str = "1GB"  # DuckDB memory before it spills to disk in the staging folder
+    limits: IngestLimits = field(default_factory=IngestLimits.from_env)  # size, rows, items, …
 
     def overrides(self) -> dict[str, str | None]:
         return {role: getattr(self, role) for role in ROLES}
@@ -69,9 +71,19 @@ class IngestOptions:
 def preview(path: str | Path, options: IngestOptions | None = None) -> MappingPreview:
     """What `ingest` would detect for this file, for the dashboard's confirm step."""
     opts = options or IngestOptions()
-    return detect_mapping(
+    if Path(path).is_file():  # before the file is scanned at all
+        _check_size(path, Path(path).stat().st_size, opts.limits)
+    found = detect_mapping(
         path, opts.format, opts.delimiter, opts.has_header, opts.columns, opts.overrides()
     )
+    _check_size(path, found.source.bytes, opts.limits)  # a folder of parts: their total
+    return found
+
+
+def _check_size(path: str | Path, size: int, limits: IngestLimits) -> None:
+    if limits.max_file_bytes and size > limits.max_file_bytes:
+        found = f"the file is {human_bytes(size)}"
+        raise exceeded("max_file_bytes", found, limits.max_file_bytes, path)
 
 
 def ingest(
@@ -111,6 +123,8 @@ def ingest(
         "events", "users", "items", "item_less_events", "sessions", "event_types", "rejected_rows",
     )  # fmt: skip
     summary = {"dataset": name, **{k: stats[k] for k in summary_keys}}
+    if stats["trimmed_events"]:  # only when --max-events-per-user cut some user's history
+        summary["trimmed_events"] = stats["trimmed_events"]
     return {**summary, "start": stats["start"], "end": stats["end"]}
 
 
@@ -145,7 +159,7 @@ def _build(
     con = _connect(spill, opts)
     try:
         _step(report, 1)
-        read = read_source(con, found.source, found.mapping)
+        read = read_source(con, found.source, found.mapping, opts.limits)
         from_log = _log_item_attributes(con, found)
         write_item_table(build_item_table(merge_item_tables(from_log, item_file)), staging)
     except duckdb.Error as error:
@@ -160,7 +174,8 @@ def _build(
     all_examples = sorted(read.examples + examples, key=lambda e: e["row"])[:MAX_REJECT_EXAMPLES]
     _raise_if_empty(len(read.ts), found, rejected, all_examples)
     _step(report, 3)
-    events = build.assemble(read, positions, gap_ms, opts.min_item_count)
+    keep = opts.limits.max_events_per_user
+    events = build.assemble(read, positions, gap_ms, opts.min_item_count, keep)
     del read, positions  # consumed by assemble: the sorted arrays are all that is left
     build.write_vocabs(events.vocabs, staging)
     _step(report, 4)
@@ -171,6 +186,7 @@ def _build(
         stats.update(start=None, end=None)
     sizes = {name: len(RESERVED_TOKENS) + len(v.tokens) for name, v in events.vocabs.items()}
     stats.update(rejected_rows=rejected, rejected_examples=all_examples, vocab_sizes=sizes)
+    stats.update(trimmed_events=events.trimmed_events, trimmed_users=events.trimmed_users)
     return stats
 
 
@@ -228,7 +244,7 @@ def _manifest(
     ]
     keys = (
         "events", "users", "items", "item_less_events", "sessions", "event_types",
-        "rejected_rows", "start", "end",
+        "rejected_rows", "trimmed_events", "trimmed_users", "start", "end",
     )  # fmt: skip
     return {
         "name": name,
@@ -295,6 +311,13 @@ def ingest_warnings(
             f"{path}: no time column was detected; events are ordered by file order"
             + hint("name the time column with --time COL if the file has one")
         )
+    if stats.get("trimmed_events"):
+        keep = manifest.get("options", {}).get("limits", {}).get("max_events_per_user")
+        messages.append(
+            f"{path}: {_users(stats['trimmed_users'])} had more than {keep:,} events; their "
+            f"latest {keep:,} were kept and {stats['trimmed_events']:,} older events dropped"
+            + hint("--max-events-per-user N changes the limit, 0 keeps all")
+        )
     examples = stats.get("rejected_examples", [])[:MAX_WARNED_ROWS]
     for example in examples:
         where = ":".join(str(p) for p in (path, example["row"], example.get("column")) if p)
@@ -303,3 +326,7 @@ def ingest_warnings(
     if more > 0:
         messages.append(f"… and {more} more rejected rows" + hint("see manifest.json"))
     return messages
+
+
+def _users(count: int) -> str:
+    return f"{count:,} user" + ("" if count == 1 else "s")

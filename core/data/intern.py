@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 MISSING = -1  # code of a missing value (NULL, empty or blank text)
+BINARY = -2  # code of a value holding a NUL byte: binary data, its row is rejected
 _POOL = pa.system_memory_pool()  # malloc: freed hash tables go back to the OS (peak RSS)
 
 
@@ -56,7 +57,8 @@ def clean_dictionary(
 ) -> tuple[np.ndarray, pa.Array]:
     """Map raw distinct values to cleaned distinct tokens: trim (DuckDB's rule), '' -> missing.
 
-    Returns (remap, tokens): raw code i becomes remap[i] (MISSING or an index into tokens). With a
+    Returns (remap, tokens): raw code i becomes remap[i] (MISSING, BINARY for a value holding a
+    NUL byte, or an index into tokens). With a
     `default`, missing values become that token instead (event type 'event'). Values that differ
     only in surrounding spaces merge, keeping the position of the first one seen.
     """
@@ -69,6 +71,11 @@ def clean_dictionary(
         ).to_arrow_table()
     finally:
         con.unregister("raw_dictionary")
-    encoded = pc.dictionary_encode(cleaned.column("v").combine_chunks())
+    values = cleaned.column("v").combine_chunks()
+    encoded = pc.dictionary_encode(values)
     remap = pc.fill_null(encoded.indices, MISSING).to_numpy().astype(np.int32, copy=False)
+    binary = pc.fill_null(pc.match_substring(values, "\x00"), False).to_numpy(zero_copy_only=False)
+    if binary.any():
+        remap = remap.copy()
+        remap[binary] = BINARY
     return remap, encoded.dictionary.cast(pa.string())

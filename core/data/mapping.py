@@ -98,8 +98,11 @@ def detect_mapping(
     source = inspect_source(Path(path), fmt, delimiter, has_header, columns, KNOWN_NAMES)
     if source.format == "parquet":
         _fill_parquet_layout(source)
+    elif len(source.columns) < 2:
+        _refuse_one_column(source, delimiter)
     notes: list[str] = []
     mapping, how = resolve_mapping(source, overrides or {}, notes)
+    _check_types(source, mapping)
     preview = [dict(zip(source.columns, row, strict=False)) for row in source.sample[:preview_rows]]
     issues = check_mapping(source, mapping.as_dict())
     return MappingPreview(source, mapping, how, preview, issues, notes)
@@ -117,6 +120,7 @@ def _fill_parquet_layout(source: SourceInfo) -> None:
     except Exception as error:  # pyarrow raises several types for a corrupt file
         raise InputError(f"not a readable Parquet file ({error})", file=source.path) from error
     source.columns = list(parquet.schema_arrow.names)
+    source.types = {f.name: f.type for f in parquet.schema_arrow}
     if parquet.num_row_groups:
         head = table.slice(0, 2000).to_pylist()
         source.sample = [
@@ -136,9 +140,59 @@ def _fill_parts_layout(source: SourceInfo) -> None:
     except duckdb.Error as error:
         raise InputError(f"not a readable Parquet dataset ({error})", file=source.path) from error
     source.columns = list(frame.column_names)
+    source.types = {f.name: f.type for f in frame.schema}
     source.sample = [
         ["" if row[c] is None else str(row[c]) for c in source.columns] for row in frame.to_pylist()
     ]
+
+
+def _refuse_one_column(source: SourceInfo, delimiter: str | None) -> None:
+    """A text file that splits into one column: the delimiter is one we do not guess (':')."""
+    line = "" if not source.sample else source.sample[0][0] if source.sample[0] else ""
+    shown = repr(delimiter) if delimiter else "one of , tab ; | space"
+    raise InputError(
+        f"every line is a single column (e.g. {line[:60]!r}): the delimiter is not {shown}; "
+        "name it with --delimiter CHAR",
+        file=source.path,
+        row=2 if source.has_header else 1,
+    )
+
+
+def _check_types(source: SourceInfo, mapping: ColumnMapping) -> None:
+    """Parquet columns whose type cannot hold their role (a list of users, a boolean time)."""
+    for role in ROLES:
+        column = getattr(mapping, role)
+        kind = source.types.get(column) if column is not None else None
+        if kind is None or _type_fits(role, kind):
+            continue
+        needs = "a timestamp, a date, epoch numbers or time text" if role == "time" else (
+            "text or numbers"
+        )  # fmt: skip
+        raise InputError(
+            f"the {role} column holds {kind} values; a {role} needs {needs} "
+            f"(pick another column with --{role} COL, or convert this one)",
+            file=source.path,
+            column=column,
+        )
+
+
+def _type_fits(role: str, kind: object) -> bool:
+    """Text, numbers (pandas writes an id column with gaps as float64: ids then read "2.0"),
+    raw bytes for ids (older writers store text so), true/false for an event type or category;
+    a time also as a timestamp or date. Never lists, structs or maps."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    text = (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+    numeric = pa.types.is_integer(kind) or pa.types.is_decimal(kind) or pa.types.is_floating(kind)
+    if role == "time":
+        return text or numeric or pa.types.is_timestamp(kind) or pa.types.is_date(kind)
+    raw = pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
+    flag = pa.types.is_boolean(kind) and role in ("event", "category")
+    return text or numeric or raw or pa.types.is_fixed_size_binary(kind) or flag
 
 
 def resolve_mapping(

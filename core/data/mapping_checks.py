@@ -132,10 +132,13 @@ def check_time(source: SourceInfo, column: str) -> MappingIssue | None:
     better = max(others, key=lambda c: date_share(column_values(source, c)), default=None)
     real = better is not None and date_share(column_values(source, better)) >= DATE_SHARE
     hint = f" ({better!r} holds real dates)" if real else ""
+    years = Counter(p.year for p in parsed if p is not None and p < REAL_TIME_FROM)
+    year = years.most_common(1)[0][0] if years else 1970
     return MappingIssue(
         "time",
         column,
-        f"its values read as times in 1970, so they are offsets or counters, not dates{hint}",
+        f"its values read as times in {year}, so they are offsets, counters or placeholder "
+        f"dates, not event times{hint}",
         "Pick the column that holds the date and time of each event.",
         "name the time column with --time COL",
     )

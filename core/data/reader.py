@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from core.data.intern import CleanColumn, Interner, clean_dictionary
+from core.data.limits import IngestLimits, exceeded
 from core.data.mapping import ROLES, ColumnMapping
 from core.data.sniff import SourceInfo
 from core.data.timeparse import detect_layout, text_time_to_ms, time_to_ms
@@ -79,16 +80,33 @@ def quote_str(text: str) -> str:
 
 
 def read_source(
-    con: duckdb.DuckDBPyConnection, source: SourceInfo, mapping: ColumnMapping
+    con: duckdb.DuckDBPyConnection,
+    source: SourceInfo,
+    mapping: ColumnMapping,
+    limits: IngestLimits | None = None,
 ) -> ReadResult:
-    """Read the whole source; raises InputError when DuckDB cannot read it at all."""
+    """Read the whole source; raises InputError when DuckDB cannot read it at all, or when it
+    breaks a limit on rows or distinct items (checked as it streams)."""
+    bounds = limits or IngestLimits()
     try:
         if source.format == "parquet":
-            return _read_parquet(con, source, mapping)
-        return _read_text(con, source, mapping)
+            read = _read_parquet(con, source, mapping, bounds)
+        else:
+            read = _read_text(con, source, mapping, bounds)
+        _check_items(source, mapping, read, bounds)
+        return read
     except duckdb.Error as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(f"could not read the file ({first})", file=source.path) from error
+
+
+def _check_items(
+    source: SourceInfo, mapping: ColumnMapping, read: ReadResult, limits: IngestLimits
+) -> None:
+    items = len(read.columns["item"].tokens)
+    if mapping.item is not None and limits.max_items and items > limits.max_items:
+        found = f"the {mapping.item!r} column holds {items:,} distinct item ids"
+        raise exceeded("max_items", found, limits.max_items, source.path)
 
 
 def _time_sql(con: duckdb.DuckDBPyConnection, source: SourceInfo, column: str, kind: str) -> str:
@@ -119,7 +137,7 @@ def _select(
 
 
 def _read_parquet(
-    con: duckdb.DuckDBPyConnection, source: SourceInfo, mapping: ColumnMapping
+    con: duckdb.DuckDBPyConnection, source: SourceInfo, mapping: ColumnMapping, limits: IngestLimits
 ) -> ReadResult:
     scan = parquet_scan(source)
     types = {
@@ -127,8 +145,9 @@ def _read_parquet(
     }
     select = _select(con, source, mapping, types)
     if source.files:  # several parts: the row's position in the whole scan is its number
-        return _stream(con, f"SELECT {select} FROM {scan}", mapping)
-    return _stream(con, f"SELECT {select}, file_row_number + 1 AS src_row FROM {scan}", mapping)
+        return _stream(con, f"SELECT {select} FROM {scan}", mapping, source, limits)
+    query = f"SELECT {select}, file_row_number + 1 AS src_row FROM {scan}"
+    return _stream(con, query, mapping, source, limits)
 
 
 def parquet_scan(source: SourceInfo, row_numbers: bool = True) -> str:
@@ -163,21 +182,24 @@ def read_item_attributes(
 
 def _csv_scan(source: SourceInfo) -> str:
     columns = ", ".join(f"{quote_str(c)}: 'VARCHAR'" for c in source.columns)
-    encoding = "latin-1" if source.encoding == "latin-1" else "utf-8"
+    encoding = "latin-1" if source.encoding == "latin-1" else "utf-8"  # mixed: rejects the rest
+    # DuckDB drops a line longer than its buffer without a trace (1.x/2.0): the buffer always
+    # holds the longest line, so an over-long one is rejected and counted like any bad row.
+    buffer = max(4 * MAX_LINE_BYTES, source.longest_line + 2 * MAX_LINE_BYTES)
     return (
         f"read_csv({quote_str(str(source.path))}, delim = {quote_str(source.delimiter)}, "
         f"header = {str(source.has_header).lower()}, quote = '\"', escape = '\"', "
         f"columns = {{{columns}}}, auto_detect = false, null_padding = false, "
         f"ignore_errors = true, store_rejects = true, encoding = {quote_str(encoding)}, "
-        f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {4 * MAX_LINE_BYTES})"
+        f"max_line_size = {MAX_LINE_BYTES}, buffer_size = {buffer})"
     )
 
 
 def _read_text(
-    con: duckdb.DuckDBPyConnection, source: SourceInfo, mapping: ColumnMapping
+    con: duckdb.DuckDBPyConnection, source: SourceInfo, mapping: ColumnMapping, limits: IngestLimits
 ) -> ReadResult:
     select = _select(con, source, mapping, {})
-    result = _stream(con, f"SELECT {select} FROM {_csv_scan(source)}", mapping)
+    result = _stream(con, f"SELECT {select} FROM {_csv_scan(source)}", mapping, source, limits)
     result.parse_rejects, result.examples, kept_before = _collect_rejects(con, source.has_header)
     result.lines = LineNumbers(header=1 if source.has_header else 0, kept_before=kept_before)
     if mapping.time is None:  # sequence files: one second per line keeps the file order
@@ -185,8 +207,19 @@ def _read_text(
     return result
 
 
-def _stream(con: duckdb.DuckDBPyConnection, query: str, mapping: ColumnMapping) -> ReadResult:
-    """Run the scan in file order; its batches are interned group by group on a worker thread."""
+def _stream(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    mapping: ColumnMapping,
+    source: SourceInfo,
+    limits: IngestLimits,
+) -> ReadResult:
+    """Run the scan in file order; its batches are interned group by group on a worker thread.
+
+    The row limit stops the scan as soon as it is passed; the item limit is checked per group
+    at twice its value (raw ids may merge when trimmed; `_check_items` is exact), so neither an
+    endless file nor a unique id per row is held in memory before it is refused.
+    """
     roles = [role for role in TEXT_ROLES if getattr(mapping, role) is not None]
     collector = _Collector(roles)
     # File order must survive the parallel scan: it is the tie-break for equal timestamps.
@@ -194,6 +227,7 @@ def _stream(con: duckdb.DuckDBPyConnection, query: str, mapping: ColumnMapping) 
     try:
         for batch in con.sql(query).to_arrow_reader(BATCH_ROWS):
             collector.add(batch)
+            _check_streaming(collector, mapping, source, limits)
     finally:
         collector.finish()
     con.execute("SET preserve_insertion_order = false")
@@ -215,6 +249,20 @@ def _stream(con: duckdb.DuckDBPyConnection, query: str, mapping: ColumnMapping) 
         lines=LineNumbers(explicit=explicit),
         has_events=has_events,
     )
+
+
+def _check_streaming(
+    collector: _Collector, mapping: ColumnMapping, source: SourceInfo, limits: IngestLimits
+) -> None:
+    if limits.max_rows and collector.count > limits.max_rows:
+        found = f"the file holds more than {limits.max_rows:,} rows"
+        raise exceeded("max_rows", found, limits.max_rows, source.path)
+    items = collector.interners.get("item")
+    if items is not None and limits.max_items and len(items.dictionary) > 2 * limits.max_items:
+        found = (
+            f"the {mapping.item!r} column holds over {len(items.dictionary):,} distinct item ids"
+        )
+        raise exceeded("max_items", found, limits.max_items, source.path)
 
 
 class _Collector:
@@ -313,8 +361,15 @@ def _collect_rejects(
     return (
         int(count[0]) if count else 0,
         [
-            {"row": int(line), "column": column, "reason": f"{str(kind).lower()}: {message}"}
+            {"row": int(line), "column": column, "reason": _reject_text(str(kind), str(message))}
             for line, column, kind, message in examples
         ],
         kept_before,
     )
+
+
+def _reject_text(kind: str, message: str) -> str:
+    """DuckDB's reason for a rejected line, in our words where its own mislead."""
+    if kind == "INVALID ENCODING":  # DuckDB says "this file is not utf-8": only the line is not
+        return "not UTF-8 like the rest of the file (a line in another encoding, e.g. Latin-1)"
+    return f"{kind.lower()}: {message}"

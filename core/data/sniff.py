@@ -7,16 +7,16 @@ read (DuckDB, in `core.data.reader`) gets explicit options instead of guessing a
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
 import re
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from core.data.textscan import TextScan, blocks, line_number, scan_text
 from core.errors import InputError
 
 FORMATS = ("auto", "csv", "parquet", "recbole", "sequences")
@@ -24,6 +24,17 @@ SAMPLE_BYTES = 256 * 1024  # how much of a text file the sniffers look at
 SAMPLE_ROWS = 2000  # rows of the sample used for header / column-content detection
 _DELIMITERS = (",", "\t", ";", "|", " ")  # candidates, in tie-break order
 _PARQUET_MAGIC = b"PAR1"
+# Compressed or archived files: read as text they are binary noise, and expanded they can be
+# gigabytes (a "zip bomb"), so they are refused with the command that unpacks them.
+_COMPRESSED = (
+    (re.compile(rb"\x1f\x8b"), "gzip", "gunzip FILE"),
+    (re.compile(rb"PK\x03\x04"), "zip", "unzip FILE"),
+    (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2", "bunzip2 FILE"),
+    (re.compile(rb"\xfd7zXZ\x00"), "xz", "unxz FILE"),
+    (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", "unzstd FILE"),
+    (re.compile(rb"7z\xbc\xaf\x27\x1c"), "7-zip", "7z x FILE"),
+)
+MAX_SCANNED_LINE_BYTES = 64 << 20  # a longer line is not a log: refused (the CSV buffer holds it)
 _CSV_SUFFIXES = (".csv", ".tsv")  # names trusted as delimited text, whatever the first lines
 _FIELD_DELIMITERS = (",", ";", "|", "\t")  # one on every line: a delimited file, not pairs
 _NOT_IN_IDS = ",;|:"  # a sequence-file id never holds these (':' is a clock time)
@@ -45,6 +56,8 @@ class SourceInfo:
     sha256: str = ""  # hash of the whole file, filled by the ingest (`file_sha256`)
     bytes: int = 0  # file size
     files: list[Path] = field(default_factory=list)  # Parquet parts of a folder or glob, else []
+    longest_line: int = 0  # bytes of the longest line of a text file (sizes the CSV buffer)
+    types: dict[str, Any] = field(default_factory=dict)  # Parquet column -> arrow type
 
 
 def is_number(text: str) -> bool:
@@ -52,23 +65,12 @@ def is_number(text: str) -> bool:
 
 
 def check_encoding(path: Path, chunk: int = 8 << 20) -> str:
-    """'utf-8' if the whole file decodes as UTF-8, else 'latin-1' (one streaming pass).
+    """'utf-8' if the whole file decodes as UTF-8; 'mixed' if it is mostly UTF-8 with some lines
+    that are not (those lines are rejected, counted); else 'latin-1' (one streaming pass).
 
     Latin-1 decodes any byte sequence, so it is the honest fallback for legacy exports.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    for block in _blocks(path, chunk):
-        if block.isascii() and not decoder.getstate()[0]:
-            continue  # ASCII with nothing pending is valid UTF-8: ~20x cheaper check
-        try:
-            decoder.decode(block)
-        except UnicodeDecodeError:
-            return "latin-1"
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "latin-1"
-    return "utf-8"
+    return scan_text(path, chunk).encoding
 
 
 def file_sha256(path: Path, stop: threading.Event | None = None, chunk: int = 8 << 20) -> str:
@@ -76,20 +78,11 @@ def file_sha256(path: Path, stop: threading.Event | None = None, chunk: int = 8 
     ingest runs this on a thread beside the read; `stop` set ends it early (result then unused).
     """
     digest = hashlib.sha256()
-    for block in _blocks(path, chunk):
+    for block in blocks(path, chunk):
         if stop is not None and stop.is_set():
             break
         digest.update(block)
     return digest.hexdigest()
-
-
-def _blocks(path: Path, chunk: int) -> Iterator[bytearray]:
-    """The file in blocks read into one reused buffer (valid until the next block): a fresh 8 MB
-    bytes object per read would cost 2,048 page faults each, ~55k on a 220 MB log."""
-    buffer = bytearray(chunk)
-    with path.open("rb") as handle:
-        while size := handle.readinto(buffer):
-            yield buffer if size == chunk else buffer[:size]
 
 
 def read_head_text(path: Path, encoding: str) -> str:
@@ -97,8 +90,15 @@ def read_head_text(path: Path, encoding: str) -> str:
     with path.open("rb") as handle:
         raw = handle.read(SAMPLE_BYTES)
     if b"\x00" in raw:
-        raise InputError("looks like a binary file, not a text log (found NUL bytes)", file=path)
-    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
+        nul = raw.index(b"\x00")
+        first_line = raw[: raw.find(b"\n")].decode("latin-1").rstrip("\r")
+        text_before = b"\n" in raw[:nul] and first_line.isprintable()  # else: no line to name
+        row = raw.count(b"\n", 0, nul) + 1 if text_before else None
+        raise InputError(
+            "looks like a binary file, not a text log (found a NUL byte)", file=path, row=row
+        )
+    codec = "latin-1" if encoding == "latin-1" else "utf-8"
+    text = raw.decode(codec, errors="replace").lstrip("\ufeff")
     if len(raw) == SAMPLE_BYTES and "\n" in text:
         text = text[: text.rfind("\n") + 1]
     return text
@@ -229,17 +229,46 @@ def inspect_source(
         head = handle.read(SAMPLE_BYTES)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}", file=path)
+    _refuse_unreadable(path, head)
     chosen = detect_format(path, head) if fmt == "auto" else fmt
     if chosen == "parquet":
         return SourceInfo(path=path, format="parquet", bytes=size)
-    encoding = check_encoding(path)
-    text = read_head_text(path, encoding)
+    scan = scan_text(path)
+    text = read_head_text(path, scan.encoding)
+    _refuse_long_line(path, scan)
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise InputError("the file has no non-blank lines", file=path)
-    info = SourceInfo(path=path, format=chosen, encoding=encoding, bytes=size)
+    info = SourceInfo(path=path, format=chosen, encoding=scan.encoding, bytes=size,
+                      longest_line=scan.longest_line)  # fmt: skip
     _fill_text_layout(info, text, lines, delimiter, has_header, columns, known_names or set())
     return info
+
+
+def _refuse_unreadable(path: Path, head: bytes) -> None:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text": NULs between chars
+        raise InputError(
+            "the file is UTF-16 encoded; save or convert it as UTF-8 (iconv -f UTF-16 -t UTF-8)",
+            file=path,
+        )
+    for magic, kind, command in _COMPRESSED:
+        if magic.match(head):
+            raise InputError(
+                f"this is a {kind}-compressed file; unpack it first ({command}) and ingest the "
+                "log inside",
+                file=path,
+            )
+
+
+def _refuse_long_line(path: Path, scan: TextScan) -> None:
+    if scan.longest_line <= MAX_SCANNED_LINE_BYTES:
+        return
+    raise InputError(
+        f"a line of {scan.longest_line / 2**20:,.0f} MB (a log line is under "
+        f"{MAX_SCANNED_LINE_BYTES >> 20} MB): this is not a line-per-event text log",
+        file=path,
+        row=line_number(path, scan.longest_at),
+    )
 
 
 def _parquet_parts(path: Path) -> SourceInfo:

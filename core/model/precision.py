@@ -10,6 +10,7 @@ platform, so instead of guessing from them we time a small matmul of the output-
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable
 
@@ -20,7 +21,14 @@ SPEEDUP_NEEDED = 1.3  # bf16 must be clearly faster to be worth its rounding
 
 @functools.cache
 def cpu_bf16_matmul_is_faster() -> bool:
-    """True when a bf16 (256, 64) x (64, 16384) matmul beats float32 by SPEEDUP_NEEDED here."""
+    """True when a bf16 (256, 64) x (64, 16384) matmul beats float32 by SPEEDUP_NEEDED here.
+
+    BEHAVIOR_LENS_CPU_BF16=0 or 1 skips the measurement (seconds where bf16 is emulated), for
+    tests that start many short training processes.
+    """
+    forced = os.environ.get("BEHAVIOR_LENS_CPU_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
     a32, b32 = torch.randn(256, 64), torch.randn(64, 16384)
     a16, b16 = a32.bfloat16(), b32.bfloat16()
     try:

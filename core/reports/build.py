@@ -35,6 +35,7 @@ from core.analysis.time_resolution import dataset_support
 from core.analysis.view_notes import event_types_note
 from core.data.items import ItemCatalog, load_item_catalog
 from core.errors import BehaviorLensError, InputError
+from core.locks import folder_lock
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
 from core.reports import sections as build
 from core.reports.html import Section, note, render_document
@@ -102,13 +103,14 @@ def load_run_outputs(workspace: Workspace, run: str) -> ModelOutputs:
     """Read a run's metrics, segments and anomalies from its folder, where they exist."""
     folder = workspace.existing_run_dir(run)
     metrics_path = folder / RUN_METRICS_FILE
-    return ModelOutputs(
-        metrics=read_json(metrics_path) if metrics_path.is_file() else None,
-        segments=_read_optional(folder / RUN_SEGMENTS_FILE),
-        assignments=_read_optional(folder / RUN_ASSIGNMENTS_FILE),
-        anomalies=_read_optional(folder / RUN_ANOMALIES_FILE),
-        new_periods=_new_periods(folder),
-    )
+    with folder_lock(folder, shared=True):  # segments and assignments from the same write
+        return ModelOutputs(
+            metrics=read_json(metrics_path) if metrics_path.is_file() else None,
+            segments=_read_optional(folder / RUN_SEGMENTS_FILE),
+            assignments=_read_optional(folder / RUN_ASSIGNMENTS_FILE),
+            anomalies=_read_optional(folder / RUN_ANOMALIES_FILE),
+            new_periods=_new_periods(folder),
+        )
 
 
 def _new_periods(run_dir: Path) -> list[dict[str, Any]] | None:

@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from core import fs_atomic
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
+from core.faults import fault_point
 from core.model.config import ModelConfig
 from core.model.transformer import BehaviorTransformer
 from core.training.config import TrainConfig
@@ -37,33 +39,64 @@ FORMAT_VERSION = 1  # bump when the layout of config.json or the weight names ch
 
 
 def save_best(run_dir: Path, model: BehaviorTransformer, meta: dict[str, Any]) -> None:
-    """Weights first, config.json last: a run exists (config.json) only with its weights."""
-    _atomic(run_dir / "model.safetensors", lambda p: save_model(model, p))
-    atomic_write_json(run_dir / "config.json", {"format": FORMAT_VERSION, **meta})
+    """Weights first, config.json last: a run exists (config.json) only with its weights.
+
+    Each file is replaced atomically, and both carry the step they belong to (the weights in
+    their safetensors metadata, config.json as `weights_step`), so a crash between the two
+    renames is recognised when loading instead of pairing new weights with old metrics.
+    """
+    step = str(meta.get("step", ""))
+    fault_point("checkpoint.best.start")
+    header = {"format": str(FORMAT_VERSION), "step": step}
+    _atomic(run_dir / "model.safetensors", lambda p: save_model(model, p, metadata=header))
+    fault_point("checkpoint.best.after_weights")
+    payload = {"format": FORMAT_VERSION, **meta, "weights_step": meta.get("step")}
+    atomic_write_json(run_dir / "config.json", payload)
 
 
 def save_resume(run_dir: Path, trainer: Trainer, meta: dict[str, Any]) -> None:
     """Everything --resume needs, swapped in as one folder so it is never half-written."""
     tensors, groups = _flatten_optimizer(trainer.optimizer.state_dict())
     tensors["rng.torch"] = torch.get_rng_state()
+    fault_point("checkpoint.resume.start")
     with atomic_directory(run_dir / "resume") as tmp:
         save_model(trainer.model, str(tmp / "model.safetensors"))
+        fault_point("checkpoint.resume.after_weights")
         save_file(tensors, str(tmp / "optimizer.safetensors"))
         state = {
             "format": FORMAT_VERSION,
             "trainer": asdict(trainer.state),
             "numpy_rng": trainer.rng.bit_generator.state,
+            "bf16_matmuls": trainer.bf16_matmuls,  # timed at start-up: may differ next time
             "param_groups": groups,
             **meta,
         }
         (tmp / "state.json").write_text(json.dumps(state, default=_json_default), "utf-8")
+        fault_point("checkpoint.resume.before_rename")
 
 
 def read_resume_state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "resume" / "state.json"
     if not path.is_file():
         raise BehaviorLensError(f"{run_dir}: nothing to resume (no resume/state.json)")
-    return _read_json(path)
+    state = _read_json(path)
+    check_format(path, state)
+    return state
+
+
+def has_resume_state(run_dir: Path) -> bool:
+    return (run_dir / "resume" / "state.json").is_file()
+
+
+def check_format(path: Path, meta: dict[str, Any]) -> None:
+    """Refuses a checkpoint JSON written in another layout than the one this code reads."""
+    found = meta.get("format")
+    if found != FORMAT_VERSION:
+        what = "no format version" if found is None else f"format version {found!r}"
+        raise BehaviorLensError(
+            f"{path}: checkpoint has {what}, this version of Behavior Lens reads format "
+            f"{FORMAT_VERSION}; re-train the run"
+        )
 
 
 def restore_resume(run_dir: Path, trainer: Trainer, state: dict[str, Any]) -> None:
@@ -76,6 +109,8 @@ def restore_resume(run_dir: Path, trainer: Trainer, state: dict[str, Any]) -> No
     trainer.state = TrainState(**state["trainer"])
     trainer.rng = np.random.default_rng()
     trainer.rng.bit_generator.state = state["numpy_rng"]
+    if "bf16_matmuls" in state:  # the precision the run began with, whatever this CPU measured
+        trainer.bf16_matmuls = trainer.loss.bf16_matmuls = bool(state["bf16_matmuls"])
 
 
 @dataclass
@@ -122,6 +157,7 @@ def load_run(workspace: Workspace, run_name: str, device: str | torch.device = "
     """
     run_dir = workspace.existing_run_dir(run_name)
     meta = _read_json(run_dir / "config.json")
+    check_format(run_dir / "config.json", meta)
     try:
         model_config = ModelConfig.from_dict(meta["model_config"])
         train_config = TrainConfig.from_dict(meta["train_config"])
@@ -129,6 +165,7 @@ def load_run(workspace: Workspace, run_name: str, device: str | torch.device = "
         raise BehaviorLensError(f"{run_dir / 'config.json'}: unusable config ({error})") from error
     model = BehaviorTransformer(model_config)
     target = device if isinstance(device, torch.device) else resolve_device(device)
+    _check_weights_step(run_dir, meta)
     _load_weights(model, run_dir / "model.safetensors", target)
     model.eval()
     return LoadedRun(
@@ -146,12 +183,29 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _check_weights_step(run_dir: Path, meta: dict[str, Any]) -> None:
+    """The best weights must be the ones config.json describes (see `save_best`)."""
+    path = run_dir / "model.safetensors"
+    try:
+        with safe_open(str(path), "pt") as handle:
+            header = handle.metadata() or {}
+    except (OSError, SafetensorError) as error:
+        raise BehaviorLensError(f"{path}: cannot load weights ({error})") from error
+    written, described = header.get("step"), meta.get("weights_step")
+    if written is not None and described is not None and written != str(described):
+        raise BehaviorLensError(
+            f"{path}: holds the weights of step {written} but config.json describes step "
+            f"{described} (training was interrupted while saving); continue it with train --resume"
+        )
+
+
 def _load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:
     try:
         model.to(device)
         load_model(model, str(path), device=str(device))
     except (OSError, SafetensorError, RuntimeError) as error:
-        raise BehaviorLensError(f"{path}: cannot load weights ({error})") from error
+        reason = " ".join(str(error).split())  # torch's shape report spans several lines
+        raise BehaviorLensError(f"{path}: cannot load weights ({reason})") from error
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -163,9 +217,12 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return read_json(path)
-    except (OSError, json.JSONDecodeError) as error:
+        payload = read_json(path)
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
         raise BehaviorLensError(f"{path}: unreadable ({error})") from error
+    if not isinstance(payload, dict):
+        raise BehaviorLensError(f"{path}: unreadable (not a JSON object)")
+    return payload
 
 
 def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -192,7 +249,8 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list[dict]) -
 def _atomic(path: Path, write: Callable[[str], None]) -> None:
     """Runs a writer that takes a file name against a temp file, then renames it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fs_atomic.sweep_stale(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=fs_atomic.temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)

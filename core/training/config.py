@@ -18,15 +18,19 @@ CPU_FULL_SOFTMAX_MAX_ITEMS = (
 class ModelOptions:
     """The model sizes a user may choose; vocabulary sizes come from the data.
 
-    Defaults follow SASRec+ (Klenitskiy & Vasilev 2023: dim 64, 2 blocks, 1 head, max-len 50)
-    with SASRec's heavier dropout for sparse logs; measured on Amazon Beauty (bench/RESULTS.md).
+    Defaults follow SASRec+ (Klenitskiy & Vasilev 2023: dim 64, 2 blocks, 1 head); `max_len` and
+    `dropout` left as None are read off the dataset's history lengths
+    (core.training.data_sizes: 50 and 0.3 on sparse logs such as Amazon Beauty, where they were
+    measured, up to 200 and 0.2 on dense ones).
     """
 
-    max_len: int = 50  # longest history read, in events
+    max_len: int | None = None  # longest history read, in events; None = from the data
     dim: int = 64  # hidden width
     layers: int = 2  # Transformer blocks
     heads: int = 1  # attention heads
-    dropout: float = 0.3  # dropout (embeddings, attention output, FFN)
+    dropout: float | None = (
+        None  # dropout (embeddings, attention output, FFN); None = from the data
+    )
     scale_ids: bool = True  # id embeddings x sqrt(dim); False only for ablations
 
     def __post_init__(self) -> None:
@@ -34,12 +38,12 @@ class ModelOptions:
 
         ModelConfig(
             num_items=4,
-            max_len=self.max_len,
+            max_len=self.max_len if self.max_len is not None else 50,
             dim=self.dim,
             layers=self.layers,
             heads=self.heads,
-            dropout=self.dropout,
-        )  # raises ValueError on bad sizes
+            dropout=self.dropout if self.dropout is not None else 0.0,
+        )  # raises ValueError on bad sizes (those left to the data are checked once chosen)
 
 
 @dataclass

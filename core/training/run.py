@@ -6,10 +6,12 @@ runs/NAME/status.json for pollers and turns SIGTERM into "checkpoint, then exit 
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import torch
 
 from core.data.sequences import EventSequences
 from core.data.vocab import NUM_RESERVED
-from core.errors import BehaviorLensError
+from core.errors import BehaviorLensError, disk_full
 from core.evaluation.leave_one_out import eligible_users, evaluate
 from core.evaluation.user_budget import validation_users
 from core.model.config import ModelConfig
@@ -25,17 +27,26 @@ from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
 from core.training import distributed
 from core.training.callbacks import Checkpointer, ProgressLog, StatusFile, now
-from core.training.checkpoint import read_resume_state, resolve_device, restore_resume
+from core.training.checkpoint import (
+    has_resume_state,
+    read_resume_state,
+    resolve_device,
+    restore_resume,
+    save_resume,
+)
 from core.training.config import ModelOptions, TrainConfig
+from core.training.data_sizes import sized_for_data
 from core.training.scoring import ModelScorer
 from core.training.trainer import Trainer
 from core.training.windows import vocab_hash
-from core.workspace import Workspace
+from core.workspace import Workspace, atomic_write_text
 
 
 def model_config_for(
     sequences: EventSequences, options: ModelOptions, objective: str
 ) -> ModelConfig:
+    """The model for `sequences`; sizes left as None in `options` are chosen from the data."""
+    options, _ = sized_for_data(sequences, options)
     has_categories = len(sequences.category_vocab) > NUM_RESERVED
     return ModelConfig(
         num_items=len(sequences.item_vocab),
@@ -70,7 +81,7 @@ def train_run(
     from core.data.store import load_sequences
 
     run_dir = workspace.run_dir(run)
-    if resume:
+    if resume and has_resume_state(run_dir):
         dataset = read_resume_state(run_dir).get("dataset", dataset)
     sequences = load_sequences(workspace, dataset)
     return train_on_sequences(
@@ -101,10 +112,11 @@ def train_on_sequences(
             budget = train_config.max_minutes
             train_config = TrainConfig.from_dict({**state["train_config"], "max_minutes": budget})
             model_config = ModelConfig.from_dict(state["model_config"])
+            sized = state.get("sized_from_data", [])
         else:
-            model_config = model_config_for(
-                sequences, options or ModelOptions(), train_config.objective
-            )
+            chosen, choices = sized_for_data(sequences, options or ModelOptions())
+            model_config = model_config_for(sequences, chosen, train_config.objective)
+            sized = [asdict(choice) for choice in choices]
         trainer = _build_trainer(sequences, model_config, train_config, context)
         if state is not None:
             if state.get("vocab_hash") != vocab_hash(sequences):
@@ -112,13 +124,18 @@ def train_on_sequences(
                     f"{run_dir}: dataset {dataset!r} changed since this run began"
                 )
             restore_resume(run_dir, trainer, state)
+            if context.is_main:
+                _trim_progress(run_dir / "progress.jsonl", trainer.state.step)
         status = StatusFile(run_dir, enabled=context.is_main)  # rank 0 alone writes files
+        meta = _meta_builder(run_dir.name, dataset, sequences, status.started, sized)
         trainer.callbacks = [
             ProgressLog(run_dir, on_progress),
-            Checkpointer(run_dir, _meta_builder(run_dir.name, dataset, sequences, status.started)),
+            Checkpointer(run_dir, meta),
             status,
             *(extra_callbacks or []),
         ] if context.is_main else []  # fmt: skip
+        if state is None and context.is_main:
+            save_resume(run_dir, trainer, meta(trainer))  # step 0: --resume works from the start
         final = _fit(trainer, status, "analyzing" if more_work else "finished", sequences)
     return {
         "run": run_dir.name,
@@ -129,6 +146,7 @@ def train_on_sequences(
         "val": final.best_val,
         "stopped": final.stop_reason or "completed",
         "seconds": round(time.monotonic() - started, 1),
+        "sized_from_data": sized,  # max_len / dropout read off the data, each with its reason
         **throughput(trainer),
     }
 
@@ -160,9 +178,16 @@ def _peak_gpu_memory_gb(trainer: Trainer) -> float | None:
 
 
 def _prepare(run_dir: Path, resume: bool) -> dict[str, Any] | None:
-    if resume:
-        return read_resume_state(run_dir)
-    if (run_dir / "config.json").exists() or (run_dir / "resume").exists():
+    """The resume state to continue from, or None to start afresh.
+
+    `resume` on a run killed before its first checkpoint (a folder with no config.json and no
+    resume/) starts it again from the beginning: nothing was kept to continue from.
+    """
+    if resume and (has_resume_state(run_dir) or (run_dir / "config.json").exists()):
+        return read_resume_state(run_dir)  # config.json without resume/: not ours to restart
+    if resume and not run_dir.is_dir():
+        raise BehaviorLensError(f"{run_dir}: nothing to resume (no such run)")
+    if not resume and ((run_dir / "config.json").exists() or (run_dir / "resume").exists()):
         raise BehaviorLensError(
             f"run {run_dir.name!r} already exists in {run_dir.parent}; pass --resume to continue "
             "it or choose another --run name"
@@ -170,6 +195,22 @@ def _prepare(run_dir: Path, resume: bool) -> dict[str, Any] | None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "progress.jsonl").unlink(missing_ok=True)
     return None
+
+
+def _trim_progress(path: Path, step: int) -> None:
+    """On resume, drop the progress lines of steps the checkpoint does not hold (they are
+    trained again) and a line half-written by a killed process, so the curves do not repeat."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if line.endswith("\n") and isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(kept))
 
 
 def _build_trainer(
@@ -211,7 +252,9 @@ def _validator(
     return validate
 
 
-def _meta_builder(run: str, dataset: str, sequences: EventSequences, created: str) -> Any:
+def _meta_builder(
+    run: str, dataset: str, sequences: EventSequences, created: str, sized: list[dict[str, Any]]
+) -> Any:
     digest = vocab_hash(sequences)
 
     def meta(trainer: Trainer) -> dict[str, Any]:
@@ -227,6 +270,7 @@ def _meta_builder(run: str, dataset: str, sequences: EventSequences, created: st
             "epoch": s.epoch,
             "step": s.step,
             "history": s.history,
+            "sized_from_data": sized,
             "created": created,
             "updated": now(),
         }
@@ -245,7 +289,8 @@ def _fit(
         with _sigterm_stops(trainer):
             final = trainer.fit()
     except BaseException as error:
-        status.write("failed", f"{type(error).__name__}: {error}")
+        full = disk_full(error)
+        status.write("failed", str(full) if full else f"{type(error).__name__}: {error}")
         raise
     if final.stop_reason == "cancelled":
         status.write("cancelled", f"stopped at epoch {final.epoch}, step {final.step}; --resume")

@@ -24,6 +24,7 @@ import torch
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
 from core.evaluation.leave_one_out import train_mask
+from core.faults import fault_point
 from core.model.losses import NegativeSampler
 from core.model.precision import cpu_bf16_matmul_is_faster
 from core.model.transformer import BehaviorTransformer
@@ -39,7 +40,7 @@ from core.training.objectives import (
 )
 from core.training.optim import build_optimizer, lr_at
 from core.training.sampler import DistributedBatchSampler
-from core.training.threads import set_training_threads
+from core.training.threads import ThreadRecheck, set_training_threads
 from core.training.windows import FlatInputs, training_ends
 
 STOP_CODES = (None, "budget", "early_stopping", "cancelled")  # stronger reasons win across ranks
@@ -94,8 +95,10 @@ class Trainer:
         self.model, self.config = model, config
         self.dist = dist_context or DistContext()  # torchrun: this rank's share of each batch
         self.device = next(model.parameters()).device
+        self.thread_recheck = None  # on a CPU: follows the idle cores during long runs
         if self.device.type == "cpu":
             set_training_threads(config.threads)
+            self.thread_recheck = ThreadRecheck(config.threads)
         self.callbacks = list(callbacks or [])
         self.evaluator = evaluator
         self.flat = FlatInputs.from_sequences(sequences, model.config.gap_buckets)
@@ -160,6 +163,8 @@ class Trainer:
             self.state.step += 1
             self.state.elapsed = time.monotonic() - started
             self._notify("on_batch_end")
+            if self.thread_recheck is not None:
+                self.thread_recheck.maybe_update()
             if self._over_budget():
                 self._stop = self._stop or "budget"
             self._agree_on_stop()
@@ -188,6 +193,7 @@ class Trainer:
         with self._autocast():
             loss = self.step_loss(batch, pairs)
         loss.backward()  # under DDP this also averages the gradients over ranks
+        fault_point("train.step")
         if self.config.grad_clip > 0:
             clip_gradients(self.model, self.config.grad_clip)
         self.optimizer.step()

@@ -17,6 +17,7 @@ from core import jobs
 from core.analysis import runs_table
 from core.errors import analyst_text
 from core.finetune_job import DERIVED_TARGETS, FineTuneJobConfig
+from core.training.config import ModelOptions
 from core.workspace import Workspace
 from dashboard import state
 from dashboard.components import charts, widgets
@@ -65,7 +66,7 @@ def launch_form(ws: Workspace, dataset: str, key: str) -> jobs.TrainJobConfig | 
     dim = c4.selectbox(
         "Model width",
         [16, 32, 64, 128],
-        index=[16, 32, 64, 128].index(preset["dim"]),
+        index=[16, 32, 64, 128].index(preset.get("dim", ModelOptions.dim)),
         key=f"{key}_dim_{preset_name}",
     )
     default_name = f"{dataset}-{preset_name.split()[0]}-{time.strftime('%H%M%S')}"

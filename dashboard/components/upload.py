@@ -58,7 +58,8 @@ def save_upload(stream: BinaryIO, filename: str, folder: Path) -> Path:
 
     Written under a temp name and renamed, so a half-copied upload is never ingested.
     """
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).name) or "upload"
+    # Only the last part, only safe characters, no leading dot (".." would be the parent folder).
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).name).lstrip(".") or "upload"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe
     partial = folder / f".{safe}.partial"
@@ -131,7 +132,12 @@ def read_options(key: str) -> IngestOptions:
         header = st.selectbox(
             "First line is a header", list(HEADERS), key=f"{key}_header", help="For text formats."
         )
-    return IngestOptions(format=fmt, delimiter=DELIMITERS[delimiter], has_header=HEADERS[header])
+    # The ingest limits come from the server's environment: a bad value is the operator's to fix.
+    with widgets.friendly_errors("Uploads are off until whoever runs this server fixes a limit"):
+        return IngestOptions(
+            format=fmt, delimiter=DELIMITERS[delimiter], has_header=HEADERS[header]
+        )
+    st.stop()
 
 
 def run_ingest(
