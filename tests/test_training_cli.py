@@ -42,6 +42,8 @@ def test_cli_trains_and_prints_a_json_summary(workspace, write_log, capsys) -> N
         "8",
         "--batch-size",
         "8",
+        "--threads",
+        "1",
     ]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -51,12 +53,13 @@ def test_cli_trains_and_prints_a_json_summary(workspace, write_log, capsys) -> N
     run = load_run(workspace, "r1")
     assert run.dataset == "tiny" and run.model_config.mode == "causal"
     assert json.loads((workspace.run_dir("r1") / "status.json").read_text())["state"] == "finished"
-    # --max-len was given, dropout was not: only dropout is read off the data, with its reason
+    # dropout was not given: it is read off the data, with its reason
     assert [c["name"] for c in summary["sized_from_data"]] == ["dropout"]
     saved = json.loads((workspace.run_dir("r1") / "config.json").read_text())
     assert saved["sized_from_data"] == summary["sized_from_data"]
     assert run.model_config.dropout == summary["sized_from_data"][0]["value"]
     assert run.model_config.max_len == 8
+    assert run.train_config.threads == 1  # --threads is kept with the run
 
     assert main(args) == 2  # the run exists: one-line error, no traceback
     assert "--resume" in capsys.readouterr().err

@@ -18,12 +18,7 @@ def _defaults() -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from core.training.data_sizes import (
-        DENSE_DROPOUT,
-        MAX_LEN_CEILING,
-        MAX_LEN_FLOOR,
-        SPARSE_DROPOUT,
-    )
+    from core.training.data_sizes import DENSE_DROPOUT, SPARSE_DROPOUT
 
     d = _defaults()
     parser.add_argument("--dataset", required=True, help="dataset name in the workspace")
@@ -45,11 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after this many minutes of training (checkpoint kept)",
     )
     parser.add_argument(
-        "--max-len",
-        type=int,
-        default=None,
-        help="longest history read, in events (default: from the data's history lengths, "
-        f"{MAX_LEN_FLOOR}-{MAX_LEN_CEILING})",
+        "--max-len", type=int, default=None, help=f"longest history read ({d['max_len']} events)"
     )
     parser.add_argument("--dim", type=int, default=None, help=f"hidden width ({d['dim']})")
     parser.add_argument(
@@ -100,6 +91,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None, help=f"random seed ({d['seed']})")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: the cores idle now, measured again every minute)",
+    )
+    parser.add_argument(
         "--analyze",
         action="store_true",
         help="then evaluate, segment, find session intents and score anomalies (as `analyze`)",
@@ -122,6 +119,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         "negatives": args.negatives,
         "patience": args.patience,
         "seed": args.seed,
+        "threads": args.threads,
     }
     values = {k: v for k, v in overrides.items() if v is not None}
     if args.eval_users is not None:

@@ -18,13 +18,12 @@ CPU_FULL_SOFTMAX_MAX_ITEMS = (
 class ModelOptions:
     """The model sizes a user may choose; vocabulary sizes come from the data.
 
-    Defaults follow SASRec+ (Klenitskiy & Vasilev 2023: dim 64, 2 blocks, 1 head); `max_len` and
-    `dropout` left as None are read off the dataset's history lengths
-    (core.training.data_sizes: 50 and 0.3 on sparse logs such as Amazon Beauty, where they were
-    measured, up to 200 and 0.2 on dense ones).
+    Defaults follow SASRec+ (Klenitskiy & Vasilev 2023: dim 64, 2 blocks, 1 head, max-len 50);
+    `dropout` left as None is read off the dataset's history lengths (core.training.data_sizes:
+    0.3 on sparse logs such as Amazon Beauty, where it was measured, 0.2 on dense ones).
     """
 
-    max_len: int | None = None  # longest history read, in events; None = from the data
+    max_len: int = 50  # longest history read, in events (longer did not help: data_sizes)
     dim: int = 64  # hidden width
     layers: int = 2  # Transformer blocks
     heads: int = 1  # attention heads
@@ -38,12 +37,12 @@ class ModelOptions:
 
         ModelConfig(
             num_items=4,
-            max_len=self.max_len if self.max_len is not None else 50,
+            max_len=self.max_len,
             dim=self.dim,
             layers=self.layers,
             heads=self.heads,
             dropout=self.dropout if self.dropout is not None else 0.0,
-        )  # raises ValueError on bad sizes (those left to the data are checked once chosen)
+        )  # raises ValueError on bad sizes (dropout left to the data is checked once chosen)
 
 
 @dataclass
@@ -73,7 +72,7 @@ class TrainConfig:
     seed: int = 0  # seeds weights, data order (seed + epoch), masks and dropout
     device: str = "auto"  # "auto" (cuda when present), "cpu" or "cuda"
     amp: bool = True  # bfloat16: autocast on cuda; on a CPU with fast bf16, the item loss matmuls
-    threads: int | None = None  # CPU threads for torch; None = the cores idle at start (>= 1)
+    threads: int | None = None  # CPU threads for torch; None = the idle cores, re-measured
 
     def __post_init__(self) -> None:
         if self.objective not in ("causal", "masked"):
@@ -85,6 +84,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {self.threads}")
 
     def use_sampled_loss(self, num_items: int, on_cpu: bool = False) -> bool:
         """Full softmax for small catalogues; sampled beyond a device-dependent size.

@@ -146,7 +146,7 @@ def train_on_sequences(
         "val": final.best_val,
         "stopped": final.stop_reason or "completed",
         "seconds": round(time.monotonic() - started, 1),
-        "sized_from_data": sized,  # max_len / dropout read off the data, each with its reason
+        "sized_from_data": sized,  # sizes read off the data (dropout), each with its reason
         **throughput(trainer),
     }
 
