@@ -83,9 +83,13 @@ def test_presets_are_valid_configs() -> None:
     from core.training.config import ModelOptions
 
     for preset in jobs.TRAIN_PRESETS.values():
-        jobs.TrainJobConfig(dataset="d", run="r", **preset)
+        args = jobs.TrainJobConfig(dataset="d", run="r", **preset).to_args()
         sizes = {k: preset[k] for k in ("max_len", "dim", "layers", "heads") if k in preset}
-        ModelOptions(**sizes)  # raises ValueError on sizes the model rejects
+        options = ModelOptions(**sizes)  # raises ValueError on sizes the model rejects
+        for name, value in preset.items():  # every knob reaches the training command line
+            flag = "--" + name.replace("_", "-")
+            assert args[args.index(flag) + 1] == str(value), (flag, args)
+        assert all(getattr(options, k) == v for k, v in sizes.items())
 
 
 def test_presets_list_only_what_differs_from_the_defaults() -> None:

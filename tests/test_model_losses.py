@@ -133,8 +133,37 @@ def test_bf16_matmuls_stay_close_to_float32(loss: str) -> None:
         assert ((g - e).norm() / e.norm()).item() < 2e-2  # bf16 rounding, not a wrong gradient
 
 
-def test_bf16_probe_answers_with_a_bool() -> None:
-    assert isinstance(cpu_bf16_matmul_is_faster(), bool)
+@pytest.mark.parametrize(
+    ("seconds", "forced", "expected"),
+    [
+        ({"float32": 2.0, "bfloat16": 1.0}, None, True),  # 2x faster: worth its rounding
+        ({"float32": 1.2, "bfloat16": 1.0}, None, False),  # 1.2x: below SPEEDUP_NEEDED
+        ({"float32": 1.0, "bfloat16": 3.0}, None, False),  # emulated bf16
+        (None, None, False),  # no bf16 kernel at all
+        ({"float32": 2.0, "bfloat16": 1.0}, "0", False),  # forced off: no timing
+        ({"float32": 1.0, "bfloat16": 3.0}, "1", True),  # forced on
+    ],
+)
+def test_bf16_is_used_only_where_it_is_measured_clearly_faster(
+    monkeypatch: pytest.MonkeyPatch, seconds, forced, expected: bool
+) -> None:
+    from core.model import precision
+
+    def timed(multiply) -> float:
+        if seconds is None:
+            raise RuntimeError("no bf16 kernel")
+        return seconds[str(multiply().dtype).removeprefix("torch.")]
+
+    monkeypatch.setattr(precision, "_best_seconds", timed)
+    if forced is None:
+        monkeypatch.delenv("BEHAVIOR_LENS_CPU_BF16", raising=False)
+    else:
+        monkeypatch.setenv("BEHAVIOR_LENS_CPU_BF16", forced)
+    precision.cpu_bf16_matmul_is_faster.cache_clear()
+    try:
+        assert cpu_bf16_matmul_is_faster() is expected
+    finally:
+        precision.cpu_bf16_matmul_is_faster.cache_clear()
 
 
 def test_cpu_dropout_keeps_the_expected_share_and_scale() -> None:
