@@ -21,6 +21,9 @@ import os
 import re
 import shutil
 import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "host"
@@ -37,6 +40,27 @@ def temp_prefix(target: Path) -> str:
 def retired_name(target: Path) -> Path:
     """Where an old folder goes while it is being removed."""
     return target.parent / f".{target.name}.{_HOST}-{os.getpid()}.old"
+
+
+@contextmanager
+def replacing(target: Path) -> Iterator[Path]:
+    """A temp file beside `target` to write in the block; renamed over `target` when the block
+    ends without an error, removed when it raises (a kill leaves it for `sweep_stale`).
+
+    For writers that stream or take a file name (safetensors, Parquet/CSV writers); whole byte
+    strings go through `core.workspace.atomic_write_bytes`, which also syncs them.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(target.parent)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def is_temp_name(name: str) -> bool:

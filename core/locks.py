@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from core import fs_atomic
+
 LOCK_FILE = ".lock"  # in the locked folder; empty, kept (removing it would race with lockers)
 JOURNAL = ".group-write.json"  # {"names": [...], "existed": [...]} of an unfinished group write
 BACKUP_SUFFIX = ".group-backup"  # ".NAME.group-backup": the old NAME until the write commits
@@ -73,12 +75,10 @@ class GroupWrite:
                 _backup(target)
                 existed.append(name)
         payload = json.dumps({"names": self.names, "existed": existed}).encode("utf-8")
-        staging = self.folder / (JOURNAL + ".new")
-        with open(staging, "wb") as handle:
+        with fs_atomic.replacing(self.folder / JOURNAL) as tmp, open(tmp, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, self.folder / JOURNAL)
+            os.fsync(handle.fileno())  # the journal is on disk before the first rename
 
     def commit(self) -> None:
         (self.folder / JOURNAL).unlink()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -40,6 +39,7 @@ import pyarrow as pa
 import pyarrow.csv as csv
 import pyarrow.parquet as pq
 
+from core import fs_atomic
 from core.analysis.item_topk import ItemTopK
 from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
@@ -265,18 +265,11 @@ def export_predictions(
         for _ in frames:  # scores this rank's share of each chunk and sends it to rank 0
             pass
         return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            rows = write_frames(frames, handle, fmt)
-            handle.flush()
-            os.fsync(handle.fileno())  # on disk before the rename makes it the file
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with fs_atomic.replacing(target) as tmp, open(tmp, "wb") as handle:
+        rows = write_frames(frames, handle, fmt)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before the rename makes it the file
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; an export is an ordinary file
     return {
         "users": sequences.num_users,
         "rows": rows,

@@ -11,9 +11,6 @@ runs/NAME/status.json         running | finished | failed | cancelled, for backg
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +45,8 @@ def save_best(run_dir: Path, model: BehaviorTransformer, meta: dict[str, Any]) -
     step = str(meta.get("step", ""))
     fault_point("checkpoint.best.start")
     header = {"format": str(FORMAT_VERSION), "step": step}
-    _atomic(run_dir / "model.safetensors", lambda p: save_model(model, p, metadata=header))
+    with fs_atomic.replacing(run_dir / "model.safetensors") as tmp:
+        save_model(model, str(tmp), metadata=header)
     fault_point("checkpoint.best.after_weights")
     payload = {"format": FORMAT_VERSION, **meta, "weights_step": meta.get("step")}
     atomic_write_json(run_dir / "config.json", payload)
@@ -244,20 +242,6 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], groups: list[dict]) -
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
     return {"state": state, "param_groups": groups}
-
-
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Runs a writer that takes a file name against a temp file, then renames it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fs_atomic.sweep_stale(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=fs_atomic.temp_prefix(path), suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _json_default(value: Any) -> Any:
