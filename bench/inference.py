@@ -41,8 +41,8 @@ def top_k_all_users(scorer, sequences: EventSequences, chunk: int) -> np.ndarray
 
 def default_scorer(sequences: EventSequences, device: torch.device):
     """A freshly initialised default-size model wrapped in the trainer's scorer."""
+    from core.inference.scoring import ModelScorer
     from core.model import BehaviorTransformer, ModelConfig
-    from core.training.scoring import ModelScorer
 
     torch.manual_seed(0)
     config = ModelConfig(num_items=len(sequences.item_vocab), num_events=len(sequences.event_vocab))
@@ -52,7 +52,7 @@ def default_scorer(sequences: EventSequences, device: torch.device):
 def run_scorer(workspace: str, run: str):
     """A trained run's scorer and its dataset's sequences."""
     from core.data.store import load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
     from core.workspace import Workspace
 
     loaded = load_run(Workspace.at(workspace), run)

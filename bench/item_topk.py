@@ -58,7 +58,7 @@ def timed(score, hidden: torch.Tensor, rows: int) -> tuple[float, float, torch.T
 def query_states(workspace_dir: Path, run: str, users: int) -> tuple[object, torch.Tensor]:
     """The run's item head and the states that predict a seeded sample of users' next item."""
     from core.data.store import load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
     from core.workspace import Workspace
 
     workspace = Workspace.at(workspace_dir)

@@ -59,7 +59,7 @@ from dashboard.screenshots import (  # noqa: E402
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Dashboard under load (10 sessions)"
 SAMPLE_LOG = ROOT / "sample_data" / "events.csv"
-DEMO = ("sample", "demo")  # core.demo: the dataset and run every session browses
+DEMO = ("sample", "demo")  # sample_data.demo: the dataset and run every session browses
 TRAIN_MINUTES = "0.5"  # time budget typed into the Train page: small trainings
 SAMPLE_S = 0.5  # memory and load sampling period
 

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.analysis.all_predictions import export_predictions
     from core.data.items import load_item_catalog
     from core.data.store import load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
     from core.training.threads import set_training_threads
 
     workspace = Workspace.at(WORK / "ws")

@@ -82,7 +82,7 @@ DATASETS = ["sample", *LOGS]
 
 def prepare_sample(ws: Workspace, train: bool, minutes: float, reuse: bool) -> tuple[str, str]:
     """(run, how it was trained): the shipped demo run, or a fresh CLI-default run."""
-    from core.demo import DEMO_DATASET, ensure_demo
+    from sample_data.demo import DEMO_DATASET, ensure_demo
 
     info = ensure_demo(ws)
     if not train and info.run is not None:
@@ -208,7 +208,7 @@ def sample_ablations(ws: Workspace, run: str, k: int) -> list[dict]:
     from core.analysis.time_resolution import support_from_ms
     from core.data.items import load_item_catalog
     from core.data.store import load_manifest, load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
 
     loaded = load_run(ws, run)
     sequences = load_sequences(ws, loaded.dataset)

@@ -45,8 +45,8 @@ def train_and_test(
     `overrides` ({field: value} of TrainConfig or ModelOptions) are for ablations; the headline
     rows use none.
     """
+    from core.inference.loading import load_run
     from core.progress import TqdmProgress
-    from core.training.checkpoint import load_run
     from core.training.config import ModelOptions, TrainConfig
     from core.training.run import train_on_sequences
     from core.workspace import Workspace

@@ -175,10 +175,10 @@ def demo_enabled() -> bool:
 
 @st.cache_resource(show_spinner="Preparing the demo dataset and model…")
 def demo(root: str) -> Any:
-    """core.demo.ensure_demo once per workspace and server: DemoInfo(dataset, run) or None."""
+    """sample_data.demo.ensure_demo once per workspace and server: DemoInfo(dataset, run) or None."""
     if not demo_enabled():
         return None
-    from core.demo import ensure_demo
+    from sample_data.demo import ensure_demo
 
     return ensure_demo(Workspace(Path(root)))
 
@@ -220,7 +220,7 @@ def catalog_of(root: str, dataset: str) -> Any:
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def loaded_run(root: str, name: str, stamp: float) -> Any:
     """A trained run (model + configs), loaded once per checkpoint and shared read-only."""
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
 
     return load_run(Workspace(Path(root)), name)
 

@@ -5,7 +5,7 @@
 It runs the same CLI commands an analyst would (ingest, then train --analyze: evaluate, segments,
 session intents, anomalies) in a temporary workspace and keeps the run folder's files, minus the
 resume state. The dashboard
-installs that folder as run "demo" (core.demo), so a first visitor sees a trained model at once.
+installs that folder as run "demo" (sample_data.demo), so a first visitor sees a trained model at once.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from core.cli import main as cli
-from core.demo import DEMO_DATASET, DEMO_RUN, DEMO_RUN_SOURCE, SAMPLE_ITEMS, SAMPLE_LOG
 from core.workspace import atomic_directory
+from sample_data.demo import DEMO_DATASET, DEMO_RUN, DEMO_RUN_SOURCE, SAMPLE_ITEMS, SAMPLE_LOG
 
 DEMO_MODEL = ["--dim", "64", "--layers", "2", "--heads", "2", "--max-len", "50"]
 KEPT_FILES = ("*.json", "*.jsonl", "*.safetensors", "*.parquet")  # not resume/ (optimizer state)

@@ -19,7 +19,7 @@ import pytest
 from core.data.ingest import ingest
 from core.data.sequences import EventSequences
 from core.data.store import load_sequences
-from core.training.checkpoint import LoadedRun, load_run
+from core.inference.loading import LoadedRun, load_run
 from core.training.config import TrainConfig
 from core.training.run import ModelOptions, train_on_sequences
 from core.workspace import Workspace

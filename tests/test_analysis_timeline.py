@@ -11,9 +11,9 @@ import pytest
 
 from core.analysis import run_info, timeline
 from core.data.store import events_path, load_sequences
-from core.demo import ensure_demo
 from core.errors import NotFoundError
 from core.workspace import Workspace
+from sample_data.demo import ensure_demo
 
 
 @pytest.fixture(scope="module")

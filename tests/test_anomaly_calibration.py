@@ -26,8 +26,8 @@ from core.analysis.anomaly_flags import (
 from core.cli import main
 from core.data.ingest import ingest
 from core.data.store import load_sequences
+from core.inference.loading import LoadedRun, load_run
 from core.reports.sections import anomalies_section
-from core.training.checkpoint import LoadedRun, load_run
 from core.training.config import TrainConfig
 from core.training.run import ModelOptions, train_on_sequences
 from core.workspace import Workspace

@@ -164,11 +164,11 @@ def test_job_record_is_json_with_pid(workspace, fake_python) -> None:
     record = json.loads(jobs.job_file(workspace, "r1").read_text())
     assert record["pid"] > 0 and record["config"]["dataset"] == "sample"
     jobs.wait(workspace, "r1", timeout=30)
-    assert not os.path.exists(f"/proc/{record['pid']}") or not jobs._is_alive(record["pid"])
+    assert not os.path.exists(f"/proc/{record['pid']}") or not jobs.is_alive(record["pid"])
 
 
 def test_finetune_args_per_target() -> None:
-    from core.finetune_job import FineTuneJobConfig
+    from core.jobs import FineTuneJobConfig
 
     churn = FineTuneJobConfig(parent="p", run="r", target="churn", epochs=2).to_args()
     assert churn[:6] == ["--run", "p", "--name", "r", "--target", "churn"]
@@ -180,7 +180,7 @@ def test_finetune_args_per_target() -> None:
 
 
 def test_finetune_job_status_lives_in_the_jobs_folder(workspace, fake_python) -> None:
-    from core.finetune_job import FineTuneJobConfig, start_finetune
+    from core.jobs import FineTuneJobConfig, start_finetune
 
     with pytest.raises(BehaviorLensError):  # no parent run
         start_finetune(workspace, FineTuneJobConfig(parent="nope", run="ft"), python=fake_python)

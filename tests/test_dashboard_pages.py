@@ -18,10 +18,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analysis.anomaly_flags import FlagConfig, summarize, with_flags
-from core.demo import ensure_demo
 from core.reports.pdf import CHROMIUM_ENV
 from core.workspace import Workspace, atomic_write_json
 from dashboard import state
+from sample_data.demo import ensure_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")  # AppTest.from_file needs an absolute path

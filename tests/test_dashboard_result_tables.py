@@ -13,10 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.analysis.anomaly_flags import RATE_COLUMN, false_alarm_rates
 from core.analysis.result_tables import anomaly_table, map_points, row_count, top_rows
-from core.demo import ensure_demo
 from core.workspace import Workspace
 from dashboard import state
 from dashboard.components import charts
+from sample_data.demo import ensure_demo
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 

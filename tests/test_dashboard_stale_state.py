@@ -23,11 +23,11 @@ from streamlit.testing.v1 import AppTest
 from core.analysis.runs_table import set_default_run
 from core.data.ingest import IngestOptions, ingest
 from core.data.store import load_sequences
-from core.demo import ensure_demo
 from core.training.config import ModelOptions, TrainConfig
 from core.training.run import train_on_sequences
 from core.workspace import Workspace, atomic_write_json, read_json
 from dashboard import state
+from sample_data.demo import ensure_demo
 from tests.test_dashboard_pages import PAGES, frame_with, open_page, texts
 
 COPY = "demo-copy"  # the demo run with other segment names and fewer anomaly rows

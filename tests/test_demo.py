@@ -11,9 +11,9 @@ import json
 import numpy as np
 
 from core.data.store import load_sequences
-from core.demo import DEMO_RUN_SOURCE, ensure_demo
-from core.training.checkpoint import load_run
+from core.inference.loading import load_run
 from core.workspace import Workspace
+from sample_data.demo import DEMO_RUN_SOURCE, ensure_demo
 
 
 def test_demo_installs_dataset_and_a_loadable_run(tmp_path):

@@ -24,11 +24,11 @@ import torch
 
 from core.cli import main
 from core.data.ingest import ingest
+from core.inference.loading import load_run
+from core.inference.scoring import ModelScorer
 from core.model import BehaviorTransformer, ModelConfig
-from core.training.checkpoint import load_run
 from core.training.distributed import DistContext, shard_users
 from core.training.sampler import DistributedBatchSampler
-from core.training.scoring import ModelScorer
 from core.training.synthetic import synthetic_sequences
 from core.workspace import Workspace
 

@@ -12,8 +12,8 @@ from core.analysis.explain import explain_events, explain_user
 from core.analysis.integrated_gradients import integrated_gradients
 from core.analysis.rollout import attention_rollout
 from core.errors import BehaviorLensError, NotFoundError
+from core.inference.loading import LoadedRun
 from core.model import BehaviorTransformer, ModelConfig
-from core.training.checkpoint import LoadedRun
 from core.training.config import TrainConfig
 from core.training.synthetic import synthetic_sequences
 from core.training.windows import FlatInputs, gather, vocab_hash

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from streamlit.testing.v1 import AppTest
 from test_faults_support import ROOT, RUN, SAMPLE, TRAIN, base_workspace, cli
 
-from core.training.checkpoint import FORMAT_VERSION, load_run
+from core.inference.loading import FORMAT_VERSION, load_run
 from core.workspace import Workspace
 
 USER = SAMPLE.read_text(encoding="utf-8").split("\n", 2)[1].split(",")[0]  # the first row's user

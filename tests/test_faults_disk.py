@@ -32,7 +32,7 @@ from test_faults_support import (
     tree,
 )
 
-from core.training.checkpoint import load_run
+from core.inference.loading import load_run
 from core.workspace import Workspace
 
 FREE_BYTES = 16 * 1024  # what is left on the small disk: less than any dataset or checkpoint

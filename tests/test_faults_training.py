@@ -24,7 +24,7 @@ from test_faults_support import (
     temp_debris,
 )
 
-from core.training.checkpoint import load_run
+from core.inference.loading import load_run
 from core.workspace import Workspace
 
 # Where each attempt is killed. Hit counts follow the 3-epoch run: the resume state is saved at

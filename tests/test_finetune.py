@@ -13,9 +13,9 @@ from core.data.vocab import Vocab
 from core.errors import BehaviorLensError, InputError
 from core.model import BehaviorTransformer, ModelConfig
 from core.training import targets as tg
-from core.training.finetune import FineTuneConfig
-from core.training.finetune_data import TEST, TRAIN, VALID, split_users
-from core.training.finetune_run import finetune_encoder
+from core.training.finetune.examples import TEST, TRAIN, VALID, split_users
+from core.training.finetune.fit import FineTuneConfig
+from core.training.finetune.run import finetune_encoder
 
 DAY = 86_400_000
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "events.csv"
@@ -183,9 +183,9 @@ def test_finetuned_tagger_beats_the_bag_of_events_baseline_on_sample_data(
 
 
 def test_saved_run_loads_back_with_identical_predictions(workspace) -> None:
-    from core.training.checkpoint import LoadedRun
+    from core.inference.loading import LoadedRun
     from core.training.config import TrainConfig
-    from core.training.finetune_run import _meta, load_finetuned, save_finetuned
+    from core.training.finetune.run import _meta, load_finetuned, save_finetuned
     from core.training.synthetic import synthetic_sequences
     from core.training.windows import FlatInputs, gather
 
@@ -209,7 +209,7 @@ def test_saved_run_loads_back_with_identical_predictions(workspace) -> None:
 
 
 def test_session_bag_of_events_counts_only_the_session_so_far() -> None:
-    from core.training.finetune_data import session_bag_of_events
+    from core.training.finetune.examples import session_bag_of_events
 
     features = session_bag_of_events(tiny_sequences(), np.array([1, 8]))
     # E = 6 ids (3 reserved + view, add_to_cart, purchase): counts first, then own type

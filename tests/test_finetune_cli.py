@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from core.cli import main
-from core.training.finetune_run import load_finetuned
+from core.training.finetune.run import load_finetuned
 from core.workspace import Workspace
 
 

@@ -40,8 +40,8 @@ from core.data.items import (
 )
 from core.data.store import events_path, load_sequences
 from core.data.vocab import NO_ITEM, Vocab
+from core.inference.loading import load_run
 from core.reports.build import build_report_parts
-from core.training.checkpoint import load_run
 from core.training.config import ModelOptions, TrainConfig
 from core.training.run import train_on_sequences
 from core.workspace import Workspace

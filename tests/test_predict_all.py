@@ -25,11 +25,11 @@ from core.data.ingest import ingest
 from core.data.items import build_item_table, load_item_catalog, write_item_table
 from core.data.store import load_sequences
 from core.data.vocab import NO_ITEM
-from core.demo import ensure_demo
-from core.training.checkpoint import load_run
+from core.inference.loading import load_run
 from core.training.config import ModelOptions, TrainConfig
 from core.training.run import train_on_sequences
 from core.workspace import Workspace
+from sample_data.demo import ensure_demo
 
 ITEMS = [f"i{i}" for i in range(9)]
 TITLES = {item: f"Product {item}" for item in ITEMS} | {"i1": '=HYPERLINK("x")'}

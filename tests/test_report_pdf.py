@@ -16,10 +16,10 @@ import pytest
 from test_analysis_behaviour_data import write_events
 
 from core.cli import main
-from core.demo import ensure_demo
 from core.reports.build import build_report_parts
 from core.reports.pdf import CHROMIUM_ENV, PdfEngineMissing, find_chromium, html_to_pdf
 from core.workspace import Workspace, atomic_write_json
+from sample_data.demo import ensure_demo
 
 FLAG = re.compile(r"(?<![\w-])--[a-z]")  # a command-line flag such as --run or --format
 DEMO_RUN_OUTPUTS = ("metrics.json", "segments.parquet", "segment_assignments.parquet")

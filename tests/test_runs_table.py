@@ -21,12 +21,12 @@ from core.analysis.runs_table import (
 from core.cli import main
 from core.data.ingest import ingest
 from core.data.store import load_sequences
-from core.demo import ensure_demo
 from core.errors import BehaviorLensError
 from core.training.config import ModelOptions, TrainConfig
 from core.training.run import train_on_sequences
 from core.workspace import Workspace, atomic_write_json, read_json
 from dashboard import state
+from sample_data.demo import ensure_demo
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 

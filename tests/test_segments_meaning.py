@@ -18,8 +18,8 @@ from core.analysis.segments import SegmentConfig, segment_run
 from core.analysis.session_intents import INTENTS_FILE, SESSION_ASSIGNMENTS_FILE
 from core.cli import main
 from core.data.ingest import ingest
-from core.demo import DEMO_RUN, ensure_demo
 from core.workspace import Workspace
+from sample_data.demo import DEMO_RUN, ensure_demo
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 TIME_WORDS = re.compile(r"pace|rapid|quick|slow|fast|minute|second|hour|session|burst", re.I)

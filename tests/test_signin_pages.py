@@ -15,9 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import areas, demo
-from core.demo import DemoInfo
 from core.workspace import Workspace, validate_name
 from dashboard import state
+from sample_data.demo import DemoInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "dashboard" / "app.py")  # AppTest.from_file needs an absolute path
@@ -66,7 +66,7 @@ def test_a_visitor_who_has_not_signed_in_sees_only_the_sign_in_button(tmp_path, 
 
 
 def test_each_person_gets_the_demo_in_their_own_area(tmp_path, monkeypatch) -> None:
-    installed: list[Path] = []  # core.demo.ensure_demo is tested on its own (test_demo.py)
+    installed: list[Path] = []  # sample_data.demo.ensure_demo is tested on its own (test_demo.py)
 
     def ensure_demo(ws: Workspace) -> DemoInfo:
         installed.append(ws.root)

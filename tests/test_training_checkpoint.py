@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from core.errors import BehaviorLensError
-from core.training.checkpoint import load_run
+from core.inference.loading import load_run
 from core.training.config import TrainConfig
 from core.training.run import ModelOptions, train_on_sequences
 from core.training.synthetic import synthetic_sequences

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from core.cli import main
-from core.training.checkpoint import load_run
+from core.inference.loading import load_run
 
 
 def tiny_log() -> str:

@@ -99,7 +99,7 @@ def top_k_chunks(
 ) -> Iterator[ChunkTop]:
     """Top-k items (with probabilities) and the top event type after every user's whole history.
 
-    `loaded` is a `core.training.checkpoint.LoadedRun` trained on `sequences`' vocabularies.
+    `loaded` is a `core.inference.loading.LoadedRun` trained on `sequences`' vocabularies.
     Under torchrun (`context`) every rank scores its share of each chunk's forward batches and
     rank 0 alone yields the chunk, gathered (the other ranks yield nothing).
     """

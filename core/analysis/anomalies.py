@@ -37,7 +37,7 @@ from core.training.distributed import DistContext, device_for
 from core.workspace import Workspace, json_bytes, parquet_bytes, read_json, write_together
 
 if TYPE_CHECKING:
-    from core.training.checkpoint import LoadedRun
+    from core.inference.loading import LoadedRun
 
 ANOMALIES_FILE = "anomalies.parquet"  # one row per user (docs/contracts.md)
 SESSION_ANOMALIES_FILE = "anomaly_sessions.parquet"  # one row per session
@@ -373,7 +373,7 @@ def anomalies_run(
     Under torchrun (`context`) every rank reads its share and rank 0 alone scores and writes
     (the others get None)."""
     from core.data.store import load_manifest, load_sequences
-    from core.training.checkpoint import load_run, resolve_device
+    from core.inference.loading import load_run, resolve_device
 
     context = context or DistContext()
     loaded = load_run(workspace, run, device_for(context, resolve_device("auto")))

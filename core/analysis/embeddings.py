@@ -4,7 +4,7 @@ Segments need one vector per user (or session) and anomalies need how unexpected
 event was under the model. `LoadedRun.encode` only reads each user's last `max_len` events, so
 this module cuts its own windows (whole sessions, or overlapping chunks of long users) from the
 flat CSR arrays and runs the model's public forward on them, batched under
-`torch.inference_mode`. Both pieces belong in `core.model`/`core.training.scoring` eventually;
+`torch.inference_mode`. Both pieces belong in `core.model`/`core.inference.scoring` eventually;
 they only rely on `BehaviorTransformer.forward`, its heads and `core.training.windows`.
 """
 

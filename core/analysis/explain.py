@@ -29,9 +29,9 @@ from core.data.items import ItemCatalog
 from core.data.sequences import EventSequences
 from core.data.vocab import MASK, NUM_RESERVED, UNK
 from core.errors import BehaviorLensError, NotFoundError
+from core.inference.loading import LoadedRun
 from core.model.embeddings import gap_buckets
 from core.model.transformer import BehaviorTransformer, EncoderInput
-from core.training.checkpoint import LoadedRun
 from core.training.windows import FlatInputs, gather
 
 RAW_ATTENTION_NOTE = "exploratory: raw attention shows where a head looked, not why"

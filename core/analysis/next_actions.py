@@ -26,7 +26,7 @@ from core.data.vocab import NUM_RESERVED, UNK
 from core.errors import BehaviorLensError, NotFoundError
 
 if TYPE_CHECKING:
-    from core.training.checkpoint import LoadedRun
+    from core.inference.loading import LoadedRun
 
 DEFAULT_GAP_S = 30  # seconds between typed-in events (the model reads time gaps)
 

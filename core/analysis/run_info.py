@@ -97,7 +97,7 @@ def evaluate_and_save(
     from core.data.store import load_sequences
     from core.evaluation.leave_one_out import evaluate
     from core.evaluation.report import evaluate_baselines
-    from core.training.checkpoint import load_run, resolve_device
+    from core.inference.loading import load_run, resolve_device
     from core.training.distributed import DistContext, device_for
 
     context = context or DistContext()

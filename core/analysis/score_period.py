@@ -31,7 +31,7 @@ from core.workspace import Workspace, atomic_directory, atomic_write_json, read_
 
 if TYPE_CHECKING:
     from core.data.sequences import EventSequences
-    from core.training.checkpoint import LoadedRun
+    from core.inference.loading import LoadedRun
 
 SCORED_DIR = "scored"  # runs/RUN/scored/DATASET/
 DRIFT_FILE = "drift.json"
@@ -65,7 +65,7 @@ def score_new_data(
     """Scores dataset `dataset` with run `run`; returns the drift summary (also in drift.json)."""
     from core.data.items import load_item_catalog
     from core.data.store import load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
 
     config = config or ScoreConfig()
     progress = on_progress or ignore_progress

@@ -42,7 +42,7 @@ from core.progress import ProgressCallback, ProgressEvent, ignore_progress
 from core.workspace import Workspace, json_bytes, parquet_bytes, read_json, write_together
 
 if TYPE_CHECKING:
-    from core.training.checkpoint import LoadedRun
+    from core.inference.loading import LoadedRun
 
 __all__ = ["NOISE", "Projector", "SegmentConfig", "Segmenter", "segment_run", "segment_users"]
 
@@ -246,7 +246,7 @@ def segment_run(
     """Segments a run's dataset and writes the run-folder outputs (docs/contracts.md)."""
     from core.data.items import load_item_catalog
     from core.data.store import load_manifest, load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
 
     loaded = load_run(workspace, run)
     sample = sample_users(load_sequences(workspace, loaded.dataset))

@@ -32,7 +32,7 @@ from core.errors import BehaviorLensError
 from core.workspace import Workspace, json_bytes, parquet_bytes, write_together
 
 if TYPE_CHECKING:
-    from core.training.checkpoint import LoadedRun
+    from core.inference.loading import LoadedRun
 
 INTENTS_FILE = "session_intents.parquet"  # one row per intent: name, sessions, profile
 SESSION_ASSIGNMENTS_FILE = "session_assignments.parquet"  # session_idx, user_id, intent
@@ -184,7 +184,7 @@ def intents_run(
     """Finds the session intents of a run's dataset and writes them into the run folder."""
     from core.data.items import load_item_catalog
     from core.data.store import load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
 
     loaded = load_run(workspace, run)
     sample = _intent_sample(load_sequences(workspace, loaded.dataset))

@@ -44,9 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from core.analysis.anomalies import anomalies_run
+    from core.inference.loading import resolve_device
     from core.progress import TqdmProgress
     from core.reports.csv_safe import write_csv_safe
-    from core.training.checkpoint import resolve_device
     from core.training.distributed import process_group
     from core.workspace import Workspace
 

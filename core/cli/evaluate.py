@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict | None:
     from core.evaluation.report import format_table
-    from core.training.checkpoint import resolve_device
+    from core.inference.loading import resolve_device
     from core.training.distributed import process_group
 
     _check_arguments(args)

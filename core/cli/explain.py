@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from core.data.items import load_item_catalog
     from core.data.store import load_sequences
     from core.errors import BehaviorLensError
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
     from core.workspace import Workspace, atomic_write_text
 
     if not 1 <= args.steps <= 1024:

@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from core.training.finetune import FineTuneConfig
+    from core.training.finetune.fit import FineTuneConfig
 
     overrides = {
         "epochs": args.epochs,
@@ -113,7 +113,7 @@ def _config(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from core.errors import BehaviorLensError
     from core.progress import TqdmProgress
-    from core.training.finetune_run import TargetSpec, finetune_run
+    from core.training.finetune.run import TargetSpec, finetune_run
     from core.workspace import Workspace
 
     try:

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict | None:
     from core.data.items import load_item_catalog
     from core.data.store import load_sequences
-    from core.training.checkpoint import load_run
+    from core.inference.loading import load_run
     from core.training.distributed import is_main_process
 
     if args.top_k < 1:
@@ -82,8 +82,8 @@ def _predict_all(workspace: Workspace, args: argparse.Namespace) -> dict | None:
     from core.analysis.all_predictions import export_format, export_predictions
     from core.data.items import load_item_catalog
     from core.data.store import load_sequences
+    from core.inference.loading import load_run, resolve_device
     from core.progress import TqdmProgress
-    from core.training.checkpoint import load_run, resolve_device
     from core.training.distributed import device_for, process_group
     from core.training.threads import set_training_threads
 

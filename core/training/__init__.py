@@ -1,5 +1,5 @@
-"""Pre-training the behaviour Transformer: objectives, the training loop, checkpoints, loading.
+"""Pre-training the behaviour Transformer: objectives, the training loop, callbacks, checkpoints.
 
-Entry points: `core.training.run.train_run` (what `python -m core train` calls) and
-`core.training.checkpoint.load_run` (a trained run, ready to score, predict and encode).
+Entry point: `core.training.run.train_run` (what `python -m core train` calls). Fine-tuning
+lives in `core.training.finetune`; loading a trained run to score it lives in `core.inference`.
 """

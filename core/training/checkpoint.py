@@ -1,4 +1,4 @@
-"""Run checkpoints on disk (safetensors + JSON, never pickle) and loading a trained run.
+"""Writing run checkpoints (safetensors + JSON, never pickle); core.inference.loading reads them.
 
 runs/NAME/model.safetensors   best weights so far (by validation NDCG@10)
 runs/NAME/config.json         model + train config, dataset, vocab hash, metrics; written last
@@ -11,28 +11,27 @@ runs/NAME/status.json         running | finished | failed | cancelled, for backg
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import save_file, save_model
 
 from core import fs_atomic
-from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
 from core.faults import fault_point
-from core.model.config import ModelConfig
+from core.inference.loading import (
+    FORMAT_VERSION,
+    check_format,
+    load_tensors,
+    load_weights,
+    read_json_object,
+)
 from core.model.transformer import BehaviorTransformer
-from core.training.config import TrainConfig
-from core.training.scoring import Encoding, ModelScorer, NextPrediction
 from core.training.trainer import Trainer, TrainState
-from core.training.windows import vocab_hash
-from core.workspace import Workspace, atomic_directory, atomic_write_json, read_json
-
-FORMAT_VERSION = 1  # bump when the layout of config.json or the weight names change
+from core.workspace import atomic_directory, atomic_write_json
 
 
 def save_best(run_dir: Path, model: BehaviorTransformer, meta: dict[str, Any]) -> None:
@@ -77,7 +76,7 @@ def read_resume_state(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "resume" / "state.json"
     if not path.is_file():
         raise BehaviorLensError(f"{run_dir}: nothing to resume (no resume/state.json)")
-    state = _read_json(path)
+    state = read_json_object(path)
     check_format(path, state)
     return state
 
@@ -86,22 +85,11 @@ def has_resume_state(run_dir: Path) -> bool:
     return (run_dir / "resume" / "state.json").is_file()
 
 
-def check_format(path: Path, meta: dict[str, Any]) -> None:
-    """Refuses a checkpoint JSON written in another layout than the one this code reads."""
-    found = meta.get("format")
-    if found != FORMAT_VERSION:
-        what = "no format version" if found is None else f"format version {found!r}"
-        raise BehaviorLensError(
-            f"{path}: checkpoint has {what}, this version of Behavior Lens reads format "
-            f"{FORMAT_VERSION}; re-train the run"
-        )
-
-
 def restore_resume(run_dir: Path, trainer: Trainer, state: dict[str, Any]) -> None:
     """Puts weights, optimizer moments, RNGs and loop position back where the checkpoint was."""
     folder = run_dir / "resume"
-    _load_weights(trainer.model, folder / "model.safetensors", trainer.device)
-    tensors = _load_tensors(folder / "optimizer.safetensors")
+    load_weights(trainer.model, folder / "model.safetensors", trainer.device)
+    tensors = load_tensors(folder / "optimizer.safetensors")
     torch.set_rng_state(tensors.pop("rng.torch"))
     trainer.optimizer.load_state_dict(_unflatten_optimizer(tensors, state["param_groups"]))
     trainer.state = TrainState(**state["trainer"])
@@ -109,118 +97,6 @@ def restore_resume(run_dir: Path, trainer: Trainer, state: dict[str, Any]) -> No
     trainer.rng.bit_generator.state = state["numpy_rng"]
     if "bf16_matmuls" in state:  # the precision the run began with, whatever this CPU measured
         trainer.bf16_matmuls = trainer.loss.bf16_matmuls = bool(state["bf16_matmuls"])
-
-
-@dataclass
-class LoadedRun:
-    """A trained run, ready to score: the model on its device plus the configs it came with."""
-
-    name: str
-    run_dir: Path
-    dataset: str
-    model: BehaviorTransformer
-    model_config: ModelConfig
-    train_config: TrainConfig
-    meta: dict[str, Any]  # the whole config.json (metrics, history, vocab hash, ...)
-
-    def scorer(self) -> ModelScorer:
-        """A `core.evaluation` NextItemScorer over this model."""
-        return ModelScorer(self.model)
-
-    def check_vocab(self, sequences: EventSequences) -> None:
-        """Raises when `sequences` were not built with the vocabularies this run trained on."""
-        if vocab_hash(sequences) != self.meta.get("vocab_hash"):
-            raise BehaviorLensError(
-                f"run {self.name!r} was trained on dataset {self.dataset!r} with other "
-                "vocabularies; re-train it on this data"
-            )
-
-    def predict_next(
-        self, sequences: EventSequences, users: np.ndarray, cutoffs: np.ndarray
-    ) -> NextPrediction:
-        self.check_vocab(sequences)
-        return self.scorer().predict_next(sequences, users, cutoffs)
-
-    def encode(
-        self, sequences: EventSequences, users: np.ndarray, cutoffs: np.ndarray | None = None
-    ) -> Encoding:
-        self.check_vocab(sequences)
-        return self.scorer().encode(sequences, users, cutoffs)
-
-
-def load_run(workspace: Workspace, run_name: str, device: str | torch.device = "auto") -> LoadedRun:
-    """Loads runs/NAME (best weights) onto `device` ("auto": cuda when present) in eval mode.
-
-    A `torch.device` is taken as is (a torchrun rank's own GPU, `cuda:LOCAL_RANK`).
-    """
-    run_dir = workspace.existing_run_dir(run_name)
-    meta = _read_json(run_dir / "config.json")
-    check_format(run_dir / "config.json", meta)
-    try:
-        model_config = ModelConfig.from_dict(meta["model_config"])
-        train_config = TrainConfig.from_dict(meta["train_config"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise BehaviorLensError(f"{run_dir / 'config.json'}: unusable config ({error})") from error
-    model = BehaviorTransformer(model_config)
-    target = device if isinstance(device, torch.device) else resolve_device(device)
-    _check_weights_step(run_dir, meta)
-    _load_weights(model, run_dir / "model.safetensors", target)
-    model.eval()
-    return LoadedRun(
-        run_name, run_dir, meta.get("dataset", ""), model, model_config, train_config, meta
-    )
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise BehaviorLensError("--device cuda: no CUDA GPU is available here; use auto or cpu")
-    if device not in ("cpu", "cuda"):
-        raise BehaviorLensError(f"unknown device {device!r}; choose auto, cpu or cuda")
-    return torch.device(device)
-
-
-def _check_weights_step(run_dir: Path, meta: dict[str, Any]) -> None:
-    """The best weights must be the ones config.json describes (see `save_best`)."""
-    path = run_dir / "model.safetensors"
-    try:
-        with safe_open(str(path), "pt") as handle:
-            header = handle.metadata() or {}
-    except (OSError, SafetensorError) as error:
-        raise BehaviorLensError(f"{path}: cannot load weights ({error})") from error
-    written, described = header.get("step"), meta.get("weights_step")
-    if written is not None and described is not None and written != str(described):
-        raise BehaviorLensError(
-            f"{path}: holds the weights of step {written} but config.json describes step "
-            f"{described} (training was interrupted while saving); continue it with train --resume"
-        )
-
-
-def _load_weights(model: torch.nn.Module, path: Path, device: torch.device) -> None:
-    try:
-        model.to(device)
-        load_model(model, str(path), device=str(device))
-    except (OSError, SafetensorError, RuntimeError) as error:
-        reason = " ".join(str(error).split())  # torch's shape report spans several lines
-        raise BehaviorLensError(f"{path}: cannot load weights ({reason})") from error
-
-
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(str(path))
-    except (OSError, SafetensorError) as error:
-        raise BehaviorLensError(f"{path}: cannot load ({error})") from error
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        payload = read_json(path)
-    except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
-        raise BehaviorLensError(f"{path}: unreadable ({error})") from error
-    if not isinstance(payload, dict):
-        raise BehaviorLensError(f"{path}: unreadable (not a JSON object)")
-    return payload
 
 
 def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], list[dict]]:

@@ -22,6 +22,8 @@ from core.data.vocab import NUM_RESERVED
 from core.errors import BehaviorLensError, disk_full
 from core.evaluation.leave_one_out import eligible_users, evaluate
 from core.evaluation.user_budget import validation_users
+from core.inference.loading import resolve_device
+from core.inference.scoring import ModelScorer
 from core.model.config import ModelConfig
 from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
@@ -30,13 +32,11 @@ from core.training.callbacks import Checkpointer, ProgressLog, StatusFile, now
 from core.training.checkpoint import (
     has_resume_state,
     read_resume_state,
-    resolve_device,
     restore_resume,
     save_resume,
 )
 from core.training.config import ModelOptions, TrainConfig
 from core.training.data_sizes import sized_for_data
-from core.training.scoring import ModelScorer
 from core.training.trainer import Trainer
 from core.training.windows import vocab_hash
 from core.workspace import Workspace, atomic_write_text

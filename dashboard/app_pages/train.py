@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import jobs
 from core.analysis import run_info
-from core.finetune_job import start_finetune
+from core.jobs import start_finetune
 from dashboard import state
 from dashboard.components import charts, insights, training, widgets
 

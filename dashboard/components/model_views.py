@@ -20,7 +20,7 @@ class ModelContext:
     catalogue (all cached, read-only)."""
 
     run: str
-    loaded: Any  # core.training.checkpoint.LoadedRun
+    loaded: Any  # core.inference.loading.LoadedRun
     sequences: Any  # core.data.sequences.EventSequences
     dataset: str
     catalog: Any  # core.data.items.ItemCatalog: item labels (ids when none) and prices

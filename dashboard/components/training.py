@@ -16,7 +16,7 @@ import streamlit as st
 from core import jobs
 from core.analysis import runs_table
 from core.errors import analyst_text
-from core.finetune_job import DERIVED_TARGETS, FineTuneJobConfig
+from core.jobs import DERIVED_TARGETS, FineTuneJobConfig
 from core.training.config import ModelOptions
 from core.workspace import Workspace
 from dashboard import state

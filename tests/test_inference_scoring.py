@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.inference import scoring
+from core.inference.scoring import ModelScorer
 from core.model import BehaviorTransformer, ModelConfig
-from core.training import scoring
-from core.training.scoring import ModelScorer
 from tests.fixtures_model import tiny_sequences
 
 

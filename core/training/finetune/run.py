@@ -23,12 +23,11 @@ from safetensors.torch import load_file, save_file, save_model
 
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
+from core.inference.loading import FORMAT_VERSION, LoadedRun, load_run, resolve_device
 from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
 from core.training import targets as tg
-from core.training.checkpoint import FORMAT_VERSION, LoadedRun, load_run, resolve_device
-from core.training.finetune import FineTuneConfig, FineTuner, FitHistory
-from core.training.finetune_data import (
+from core.training.finetune.examples import (
     TEST,
     TRAIN,
     bag_of_events,
@@ -40,7 +39,8 @@ from core.training.finetune_data import (
     token_examples,
     token_rows,
 )
-from core.training.finetune_model import FineTuneModel
+from core.training.finetune.fit import FineTuneConfig, FineTuner, FitHistory
+from core.training.finetune.model import FineTuneModel
 from core.training.windows import vocab_hash
 from core.workspace import Workspace, atomic_directory, atomic_write_json
 

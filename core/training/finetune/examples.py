@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError
-from core.training.finetune_metrics import classification_metrics
+from core.training.finetune.metrics import classification_metrics
 from core.training.targets import SequenceTargets, TokenTargets
 from core.training.windows import window_index
 

@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from core.data.sequences import EventSequences
 from core.progress import ProgressCallback, ProgressEvent
 from core.training.config import TrainConfig
-from core.training.finetune_data import TRAIN, VALID, Examples
-from core.training.finetune_metrics import classification_metrics, selection_score
-from core.training.finetune_model import FineTuneModel
+from core.training.finetune.examples import TRAIN, VALID, Examples
+from core.training.finetune.metrics import classification_metrics, selection_score
+from core.training.finetune.model import FineTuneModel
 from core.training.optim import build_optimizer
 from core.training.windows import FlatInputs, gather, window_index
 

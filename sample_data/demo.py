@@ -18,10 +18,10 @@ from core.data.ingest import IngestOptions, ingest
 from core.progress import ProgressCallback
 from core.workspace import Workspace, atomic_directory
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_LOG = PROJECT_ROOT / "sample_data" / "events.csv"
-SAMPLE_ITEMS = PROJECT_ROOT / "sample_data" / "items.csv"  # names, brands, prices of its items
-DEMO_RUN_SOURCE = PROJECT_ROOT / "sample_data" / "demo_run"
+SAMPLE_DIR = Path(__file__).resolve().parent  # this folder: the demo lives beside its data
+SAMPLE_LOG = SAMPLE_DIR / "events.csv"
+SAMPLE_ITEMS = SAMPLE_DIR / "items.csv"  # names, brands, prices of its items
+DEMO_RUN_SOURCE = SAMPLE_DIR / "demo_run"
 DEMO_DATASET = "sample"
 DEMO_RUN = "demo"
 _install_lock = threading.Lock()  # two browser tabs starting at once install the demo once
