@@ -115,7 +115,9 @@ def _measure(ws: Workspace, path: Path, build_report) -> list[list[object]]:
     _, t_ret = timed(retention, path, "week")
     _, t_paths = timed(top_paths, path, length=4)
     _, t_sum = timed(data_summary, path)
-    html, t_report = timed(build_report, ws, "taobao", options=None)
+    from core.reports.request import ReportRequest
+
+    html, t_report = timed(build_report, ws, ReportRequest("taobao"))
     return [
         ["funnel pv→cart→buy (users)", f"{t_funnel:.3f}", f"{t_base_funnel:.3f}",
          f"{t_base_funnel / t_funnel:.1f}"],

@@ -14,8 +14,8 @@ A page has settled when its title is shown, Streamlit's "Running…" indicator a
 are gone, each visible Plotly chart has drawn, and the page's own last element (`Page.marker`)
 is on screen; the condition must hold for SETTLE_HOLD_S so a pause between two script steps
 does not count, and the time is taken at its start. After each visit the server's RSS and
-high-water mark are read from /proc/PID/status. `--write` puts the table first in the
-"Dashboard at scale" section of bench/RESULTS.md.
+high-water mark are read from /proc/PID/status. `--write` puts the run's column first in the
+"Dashboard at scale" table of bench/RESULTS.md (one column per run, newest first).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/dashboard_scale.py` as well as `-m`
     sys.path.insert(0, str(ROOT))
 
-from core.workspace import atomic_write_text, read_json  # noqa: E402
+from bench.results_table import edit_results, insert_column  # noqa: E402
+from core.workspace import read_json  # noqa: E402
 from dashboard.screenshots import CHROMIUM, launch_browser, running_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -246,6 +247,11 @@ def machine_line(load_start: float, load_end: float) -> str:
     )
 
 
+def machine_cell(load_start: float, load_end: float) -> str:
+    """The machine row's cell, as the section's runs give it: CPUs and load (RAM is stated)."""
+    return f"{os.cpu_count()} CPUs, load {load_start:.1f} → {load_end:.1f}"
+
+
 def _secs(found: Visit | None) -> str:
     if found is None:
         return "–"
@@ -270,15 +276,41 @@ def table(visits: dict[str, list[Visit]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(block: str, section: str = SECTION) -> None:
-    """Put `block` first in `section` (newest first); a new section goes after the title."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    heading = section + "\n"
-    if heading not in text:
-        title_end = text.index("\n") + 1 if text.startswith("# ") else 0
-        text = text[:title_end] + "\n" + heading + "\n" + text[title_end:].lstrip("\n")
-    at = text.index(heading) + len(heading)
-    atomic_write_text(RESULTS, text[:at] + "\n" + block + "\n" + text[at:].lstrip("\n"))
+CORNER = ""  # first header cell of the section's table: one column per run, newest first
+RSS_ROW = "server RSS MB: at start; after the warm pass; peak"
+PROBLEMS = ("EXCEPTION", "error", "not settled")  # page notes a run's own cell keeps
+INTRO = (
+    "Newest first, one column per run, with headless Chromium, one tab. Each cell: cold s / "
+    "warm s (server RSS MB after the cold / the warm visit)."
+)
+
+
+def column_cells(
+    visits: dict[str, list[Visit]], idle_rss: float, machine: str, command: str
+) -> dict[str, str]:
+    """A run's column of the section's table, by row label; other page notes are printed only
+    (the table keeps one notes column for all runs)."""
+    cells = {"command": f"`{command}`", "machine": machine}
+    last = None
+    for name, found in visits.items():
+        cold, warm = (found + [None, None])[:2]
+        if cold is None:
+            continue
+        last = warm or cold
+        problems = [n for n in dict.fromkeys(cold.notes + last.notes) if n.startswith(PROBLEMS)]
+        cells[name] = (
+            f"{_secs(cold)} / {_secs(warm)} ({cold.rss_mb:,.0f} / {last.rss_mb:,.0f})"
+            + "".join(f"; {note}" for note in problems)
+        )
+    peak = max((v.peak_mb for found in visits.values() for v in found), default=None)
+    after = "–" if last is None else f"{last.rss_mb:,.0f}"
+    cells[RSS_ROW] = f"{idle_rss:,.0f}; {after}; " + ("–" if peak is None else f"{peak:,.0f}")
+    return cells
+
+
+def record(cells: dict[str, str], stamp: str) -> None:
+    """Put the run's column first in the section's table (a new section goes at the end)."""
+    edit_results(RESULTS, lambda text: insert_column(text, SECTION, CORNER, stamp, cells, INTRO))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -320,8 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         command = "python -m bench.dashboard_scale " + shlex.join(argv or sys.argv[1:])
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        record(f"### {stamp} — `{command.strip()}`\n{text}")
+        machine = machine_cell(load_start, os.getloadavg()[0])
+        cells = column_cells(visits, idle_rss, machine, command.strip())
+        record(cells, datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     return 0
 
 

@@ -45,7 +45,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/load_test.py` as well as `-m`
     sys.path.insert(0, str(ROOT))
 
-from bench.dashboard_scale import PAGES, Page, Visit, choose, memory_mb, record, visit  # noqa: E402
+from bench.dashboard_scale import PAGES, Page, Visit, choose, memory_mb, visit  # noqa: E402
+from bench.results_table import (  # noqa: E402
+    edit_results,
+    insert_column,
+    insert_rows,
+    markdown_row,
+    section_span,
+)
 from core import jobs  # noqa: E402
 from core.workspace import Workspace  # noqa: E402
 from dashboard.screenshots import (  # noqa: E402
@@ -370,44 +377,113 @@ def _row(name: str, visits: list[Seen]) -> str:
     return f"| {name} | {len(visits)} | {p50:.1f} | {p95:.1f} | {timeouts} |"
 
 
-def table(result: LoadResult) -> str:
+def _groups(result: LoadResult) -> dict[str, list[Seen]]:
+    """Visits per page, then the three bold rows: all pages, browsers while others train,
+    sessions with their own training running."""
     seen = [v for s in result.sessions for v in s.seen]
+    groups = {
+        page: [v for v in seen if v.page == page] for page in dict.fromkeys(v.page for v in seen)
+    }
+    groups["**all pages**"] = seen
+    groups["**browse-only sessions, while others train**"] = [
+        v for v in seen if v.role == "browser" and v.trainings > 0
+    ]
+    groups["**sessions with their own training running**"] = [
+        v for v in seen if v.role == "trainer"
+    ]
+    return groups
+
+
+def table(result: LoadResult) -> str:
     lines = ["| page | visits | p50 s | p95 s | timeouts |", "|---|---|---|---|---|"]
-    for page in dict.fromkeys(v.page for v in seen):
-        lines.append(_row(page, [v for v in seen if v.page == page]))
-    lines.append(_row("**all pages**", seen))
-    browsing = [v for v in seen if v.role == "browser" and v.trainings > 0]
-    lines.append(_row("**browse-only sessions, while others train**", browsing))
-    lines.append(_row("**sessions with their own training running**",
-                      [v for v in seen if v.role == "trainer"]))  # fmt: skip
+    lines += [_row(name, visits) for name, visits in _groups(result).items()]
     return "\n".join(lines) + "\n"
 
 
 def summary(result: LoadResult, load_start: float) -> str:
+    """The run's figures (the RESULTS.md row, one per line) and the per-page table."""
+    row = run_row(result, load_start, "", "")
+    lines = [f"{name}: {value}" for name, value in zip(COLUMNS[1:], row[1:], strict=True)]
+    lines[0] += " (load: at the start / mean / max during the run / at the end)"
+    return (
+        "\n".join(line for line in lines if not line.startswith("command:"))
+        + "\n\n"
+        + table(result)
+    )
+
+
+# --- RESULTS.md ---------------------------------------------------------------------------
+
+COLUMNS = ["date (UTC)", "machine", "command", "s in all",
+           "uploads p50 s (upload + mapping + ingest)", "trainings",
+           "server RSS MB (start / peak)", "training RSS MB (peak each / all together)",
+           "failures"]  # fmt: skip
+PAGES_CORNER = "page: p50 / p95 s"  # the per-page table: one column per run, newest first
+
+
+def run_row(result: LoadResult, load_start: float, command: str, stamp: str) -> list[str]:
+    """The run's row of the section's first table."""
     s, loads = result.sampler, result.sampler.loads or [0.0]
     uploads = [x.upload_s for x in result.sessions if x.upload_s is not None]
     done = [st for st in result.trainings.values() if st.state == "finished"]
     took = list(result.training_s.values())
-    jobs_peak = max(s.job_peak_mb.values(), default=0.0)
-    mem_kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-    failures = result.failures()
-    return (
-        f"Machine: {os.cpu_count()} CPUs, {mem_kib / 1024 / 1024:.0f} GB RAM, shared with other "
-        f"engineers' jobs; load average {load_start:.1f} at the start, mean "
-        f"{statistics.fmean(loads):.1f}, max {max(loads):.1f} during the run, {loads[-1]:.1f} at "
-        f"the end. One Chromium, {len(result.sessions)} browser contexts, one streamlit server; "
-        f"{result.seconds:.0f} s in all.\n"
-        f"Uploads ({len(uploads)}): p50 {percentiles(uploads)[0] if uploads else 0:.1f} s "
-        f"(upload + mapping + ingest). Trainings: {len(result.trainings)} started, {len(done)} "
-        f"finished with their analyses"
+    running = sum(st.active for st in result.trainings.values())
+    load = f"{load_start:.1f} / {statistics.fmean(loads):.1f} / {max(loads):.1f} / {loads[-1]:.1f}"
+    trainings = (
+        f"{len(result.trainings)} started, {len(done)} finished"
         + (f" in {min(took):.0f}–{max(took):.0f} s" if took else "")
-        + f", {sum(st.active for st in result.trainings.values())} still running at the end of "
-        "the wait (stopped).\n"
-        f"Server RSS: {result.server_idle_mb:,.0f} MB at start, peak {s.server_peak_mb:,.0f} MB. "
-        f"Training processes: peak {jobs_peak:,.0f} MB each, {s.jobs_sum_peak_mb:,.0f} MB all "
-        f"together at their peak.\n"
-        f"Failures: {'; '.join(failures) if failures else 'none'}.\n\n{table(result)}"
+        + f", {running} running at the end of the wait"
     )
+    jobs_peak = max(s.job_peak_mb.values(), default=0.0)
+    return [
+        stamp,
+        f"{os.cpu_count()} CPUs, load {load}",
+        f"`{command}`",
+        f"{result.seconds:.0f}",
+        f"{percentiles(uploads)[0]:.1f}" if uploads else "–",
+        trainings,
+        f"{result.server_idle_mb:,.0f} / {s.server_peak_mb:,.0f}",
+        f"{jobs_peak:,.0f} / {s.jobs_sum_peak_mb:,.0f}",
+        "; ".join(result.failures()) or "none",
+    ]
+
+
+def page_cells(result: LoadResult) -> dict[str, str]:
+    """The run's column of the per-page table: "p50 / p95", visits when not one per session
+    (always on the bold rows), timeouts when any."""
+    cells = {}
+    for name, visits in _groups(result).items():
+        secs = [v.visit.seconds for v in visits if v.visit.seconds is not None]
+        said = []
+        if name.startswith("**") or len(visits) != len(result.sessions):
+            said.append(_count(len(visits), "visit"))
+        if len(secs) < len(visits):
+            said.append(_count(len(visits) - len(secs), "timeout"))
+        value = "– / –" if not secs else "{:.1f} / {:.1f}".format(*percentiles(secs))
+        cells[name] = value + (f" ({', '.join(said)})" if said else "")
+    return cells
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def record(result: LoadResult, load_start: float, command: str) -> None:
+    """The run's row first in the section's table and its column first in the per-page one,
+    in one write (a refused edit writes nothing); a missing section gets both tables."""
+    now = datetime.now(UTC)
+    row = run_row(result, load_start, command, now.strftime("%Y-%m-%d %H:%M"))
+    title, cells = now.strftime("%Y-%m-%d %H:%M UTC"), page_cells(result)
+
+    def edit(text: str) -> str:
+        if section_span(text, SECTION) is None:  # new, hence last in the file
+            text = insert_rows(text, SECTION, COLUMNS, [row])
+            pages = "".join(markdown_row(item) for item in cells.items())
+            return f"{text}\n{markdown_row([PAGES_CORNER, title])}|---|---|\n{pages}"
+        text = insert_rows(text, SECTION, COLUMNS, [row])
+        return insert_column(text, SECTION, PAGES_CORNER, title, cells)
+
+    edit_results(RESULTS, edit)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -449,8 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.write:
         command = "python -m bench.load_test " + shlex.join(argv or sys.argv[1:])
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        record(f"### {stamp} — `{command.strip()}`\n{text}", SECTION)
+        record(result, load_start, command.strip())
     return 1 if result.failures() else 0
 
 

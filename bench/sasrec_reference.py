@@ -233,22 +233,11 @@ def machine_note() -> str:
 
 
 def record_results(section: str, columns: list[str], rows: list[list[object]]) -> None:
-    """Append rows to the table under `## section` in RESULTS.md, creating both if needed.
+    """Put rows first in the table under `## section` in RESULTS.md (newest first).
 
-    Earlier rows are kept, so the file is a history of runs; other sections are left untouched.
+    The table's header must be exactly `columns` (bench.results_table refuses otherwise); a
+    missing section is added at the end. Earlier rows and other sections are left untouched.
     """
-    from core.workspace import atomic_write_text
+    from bench.results_table import record_rows
 
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    new_rows = "".join("| " + " | ".join(str(c) for c in row) + " |\n" for row in rows)
-    heading = f"## {section}\n"
-    if heading not in text:
-        table = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-        text = text.rstrip("\n") + f"\n\n{heading}\n{table}"
-        atomic_write_text(RESULTS, text + new_rows)
-        return
-    start = text.index(heading) + len(heading)
-    next_section = text.find("\n## ", start)
-    end = len(text) if next_section == -1 else next_section + 1
-    body = text[start:end].rstrip("\n") + "\n"
-    atomic_write_text(RESULTS, text[:start] + body + new_rows + "\n" + text[end:].lstrip("\n"))
+    record_rows(RESULTS, section, columns, rows)

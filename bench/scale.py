@@ -34,6 +34,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from bench.results_table import edit_results, insert_rows, markdown_row, section_span
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -290,19 +292,23 @@ def log_shape(results: list[StepResult], paths: Paths) -> dict[str, Any]:
 
 
 def log_facts(results: list[StepResult], paths: Paths, args: argparse.Namespace) -> str:
-    """The log's shape, the workspace on disk and the settings, in two sentences or so."""
+    """The log's shape, the workspace on disk and the budget: recorded once per log size."""
     shape = {k: v or 0 for k, v in log_shape(results, paths).items()}
-    threads = "not set" if args.threads is None else f"{args.threads} (OMP/MKL/OpenBLAS env)"
-    text = (
-        f"Log: {shape['events']:,} events, {shape['users']:,} users, {shape['items']:,} items, "
-        f"{shape['sessions']:,} sessions ({_size(disk_bytes(paths.log))} of Parquet). "
-        f"Workspace: dataset {_size(disk_bytes(paths.ws / 'datasets'))}, "
-        f"{_size(disk_bytes(paths.ws))} with the run at the end. "
-        f"Per-step budget {args.limit_gb:g} GB; threads {threads}."
+    return (
+        f"log: {shape['events']:,} events, {shape['users']:,} users, {shape['items']:,} items, "
+        f"{shape['sessions']:,} sessions ({_size(disk_bytes(paths.log))} of Parquet); "
+        f"workspace: dataset {_size(disk_bytes(paths.ws / 'datasets'))}, "
+        f"{_size(disk_bytes(paths.ws))} with the run at the end; per-step memory budget "
+        f"{args.limit_gb:g} GB"
     )
-    if "train" in args.steps:
-        text += " train's events/s follows --train-minutes; its speed is sequences_per_second."
-    return text
+
+
+def log_label(events: int) -> str:
+    """The log column: 10000000 -> "10M", 300000 -> "300k"."""
+    for size, unit in ((1_000_000, "M"), (1_000, "k")):
+        if events >= size and events % size == 0:
+            return f"{events // size}{unit}"
+    return f"{events:,}"
 
 
 def disk_bytes(folder: Path) -> int:
@@ -310,23 +316,28 @@ def disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def machine_line(load_start: float, load_end: float) -> str:
-    """CPU, RAM, GPU, load and versions: the numbers move with all of them."""
+def machine_cell(load_start: float, load_end: float, threads: int | None) -> str:
+    """CPUs, GPU, load and threads: what moves the numbers from run to run."""
+    gpu = _gpu_name()
+    parts = [f"{os.cpu_count()} CPUs", *([gpu] if gpu else [])]
+    parts.append(f"load {load_start:.1f} → {load_end:.1f}")
+    if threads is not None:
+        parts.append(f"threads {threads} (OMP/MKL/OpenBLAS env)")
+    return ", ".join(parts)
+
+
+def box_facts() -> list[str]:
+    """RAM and versions: stated once in the section, added to a row's machine when they differ."""
     mem_kib = next(
         int(line.split()[1])
         for line in Path("/proc/meminfo").read_text().splitlines()
         if line.startswith("MemTotal:")
     )
-    gpu = _gpu_name()
-    parts = [
-        f"{os.cpu_count()} CPUs",
+    return [
         f"{mem_kib * 1024 / GIB:.0f} GB RAM",
-        *([gpu] if gpu else []),
-        f"load {load_start:.1f} at the start, {load_end:.1f} at the end",
         f"Python {platform.python_version()}",
         f"torch {_version('torch')}",
     ]
-    return "Machine: " + ", ".join(parts) + "."
 
 
 def _gpu_name() -> str | None:
@@ -348,40 +359,53 @@ def _fmt(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+COLUMNS = ["date (UTC)", "log", "machine", "command", "step", "seconds", "peak RSS GB",
+           "events/s", "under budget", "notes"]  # fmt: skip
+INTRO = (
+    "Newest first. Each step is one CLI process; peak RSS is its own (`os.wait4`). train's "
+    "events/s follows --train-minutes; its speed is sequences_per_second."
+)
+
+
+def step_cells(r: StepResult, events: int, limit_gb: float) -> list[str]:
+    """step, seconds, peak RSS GB, events/s, under budget (a step over it says "NO"), notes."""
+    rate = None if not r.seconds or r.status != "ok" else events / r.seconds
+    gb = r.peak_rss_gb
+    under = "–" if gb is None else ("yes" if gb <= limit_gb else f"**NO** (> {limit_gb:g})")
+    notes = "; ".join(r.notes)
+    return [r.name, _fmt(r.seconds, 1), _fmt(gb, 2), _fmt(rate, 0), under, notes]
+
+
 def table(results: list[StepResult], events: int, limit_gb: float) -> str:
-    """The markdown table; a row over the per-step memory budget says "NO"."""
-    lines = [
-        "| step | seconds | peak RSS GB | events/s | under budget | notes |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        rate = None if not r.seconds or r.status != "ok" else events / r.seconds
-        gb = r.peak_rss_gb
-        under = "–" if gb is None else ("yes" if gb <= limit_gb else f"**NO** (> {limit_gb:g})")
-        notes = "; ".join(r.notes).replace("|", "\\|")
-        row = [r.name, _fmt(r.seconds, 1), _fmt(gb, 2), _fmt(rate, 0), under, notes]
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines) + "\n"
+    """The steps as a markdown table, for the terminal."""
+    rows = [step_cells(r, events, limit_gb) for r in results]
+    return markdown_row(COLUMNS[4:]) + "|" + "---|" * 6 + "\n" + "".join(map(markdown_row, rows))
 
 
-def subsection(command: str, machine: str, facts: str, body: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"### {stamp} — `{command}`\n{machine}\n{facts}\n\n{body}\n"
+def result_rows(
+    results: list[StepResult], events: int, limit_gb: float, lead: list[str]
+) -> list[list[str]]:
+    """One RESULTS.md row per step: `lead` (date, log, machine, command), then the step's."""
+    return [lead + step_cells(r, events, limit_gb) for r in results]
 
 
-def write_results(text: str) -> None:
-    """Put `text` first in the Scale section, the section first after the file's title."""
-    from core.workspace import atomic_write_text
+def write_results(rows: list[list[str]], facts: str, box: list[str]) -> None:
+    """Put the run's rows first in the Scale table. The log's `facts` go in the first row's
+    notes and `box` facts (RAM, versions) in the machine cells, each only when the section
+    does not already state it."""
 
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION + "\n" in old:
-        start = old.index(SECTION + "\n") + len(SECTION) + 1
-        new = old[:start] + "\n" + text + "\n" + old[start:].lstrip("\n")
-    else:
-        title_end = old.index("\n") + 1 if old.startswith("# ") else 0
-        rest = old[title_end:].lstrip("\n")
-        new = old[:title_end] + f"\n{SECTION}\n\n{text}\n" + rest
-    atomic_write_text(RESULTS, new)
+    def edit(text: str) -> str:
+        span = section_span(text, SECTION)
+        stated = text[span[0] : span[1]] if span else ""
+        new = [list(row) for row in rows]
+        extra = [fact for fact in box if fact not in stated]
+        for row in new:
+            row[2] = ", ".join([row[2], *extra])
+        if new and f"**{new[0][1]}:**" not in stated:
+            new[0][-1] = "; ".join(filter(None, [facts, new[0][-1]]))
+        return insert_rows(text, SECTION, COLUMNS, new, INTRO)
+
+    edit_results(RESULTS, edit)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -431,13 +455,15 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()[0]
     results = run_all(paths, args)
     facts = log_facts(results, paths, args)
-    machine = machine_line(load_start, os.getloadavg()[0])
+    machine = machine_cell(load_start, os.getloadavg()[0], args.threads)
     command = "python -m bench.scale " + " ".join(argv if argv is not None else sys.argv[1:])
     events = log_shape(results, paths)["events"] or args.events
-    text = subsection(command.strip(), machine, facts, table(results, events, args.limit_gb))
-    print(text)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    lead = [stamp, log_label(args.events), machine, f"`{command.strip()}`"]
+    print(f"{stamp} UTC, {machine}, {', '.join(box_facts())}\n{facts}\n")
+    print(table(results, events, args.limit_gb))
     if args.write:
-        write_results(text)
+        write_results(result_rows(results, events, args.limit_gb, lead), facts, box_facts())
     return 0 if all(r.status in ("ok", "reused") for r in results) else 1
 
 

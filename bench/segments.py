@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.results_table import edit_results, insert_rows, markdown_row, section_span
 from core.analysis.segment_space import BlockWeights
 from core.analysis.segments import SegmentConfig, SegmentResult, segment_run, segment_users
 from core.data.ingest import IngestOptions, ingest
 from core.data.sequences import EventSequences
-from core.workspace import Workspace, atomic_write_text
+from core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "_work" / "segments"  # the benchmark's workspace (git-ignored)
@@ -224,7 +225,8 @@ def sample_ablations(ws: Workspace, run: str, k: int) -> list[dict]:
             result = segment_users(loaded, sequences, config, catalog=catalog, time=support)
             if fixed is not None:
                 labels = result.assignments["segment"].to_numpy()
-                row[f"ARI k={k}"] = round(planted_ari(result, truth), 3)
+                row["k fixed"] = k
+                row["ARI k fixed"] = round(planted_ari(result, truth), 3)
                 row["activity"] = round(activity_r2(sequences, labels), 2)
             else:
                 row["ARI k chosen"] = round(planted_ari(result, truth), 3)
@@ -238,45 +240,49 @@ def sample_ablations(ws: Workspace, run: str, k: int) -> list[dict]:
 
 COLUMNS = ["dataset", "users", "weights", "k", "segments", "shares", "stability", "silhouette",
            "jaccard", "activity", "clock times", "time words", "seconds", "model"]  # fmt: skip
-HEADERS = ["dataset", "users", "block weights used", "k (3-8)", "segments after merge",
-           "smallest / largest share", "stability (bootstrap ARI)", "silhouette",
+HEADERS = ["date (UTC)", "machine", "command", "dataset", "users", "block weights used",
+           "k (3-8)", "segments after merge", "smallest / largest share",
+           "stability (bootstrap ARI)", "silhouette",
            "top-20 item Jaccard (lower = more distinct)",
            "activity R² (log events/user explained)", "clock times",
-           "time words in names (log without clock times)", "segment_run s", "model"]  # fmt: skip
+           "time words in names (log without clock times)", "segment_run s", "model",
+           "segment names"]  # fmt: skip
+ABLATION_KEYS = ["weights", "k fixed", "ARI k fixed", "activity", "ARI k chosen", "k",
+                 "stability", "silhouette"]  # fmt: skip
+ABLATION_HEADERS = ["date (UTC)", "sample: blocks used", "fixed k",
+                    "ARI at the fixed k vs planted intents", "activity R² (fixed k)",
+                    "ARI k chosen", "chosen k", "stability", "silhouette"]  # fmt: skip
+INTRO = (
+    "Newest first. Default SegmentConfig (k-means, k by bootstrap stability + silhouette in "
+    "3-8, weights by the log's shape); the second table: the sample's blocks alone and combined "
+    "against its planted intents."
+)
 
 
-def table(headers: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join("-" if c is None else str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+def rows(measured: list[dict], lead: list[str]) -> list[list[object]]:
+    """One row per log: `lead` (date, machine, command), the figures, the segment names."""
+    return [lead + [m[c] for c in COLUMNS] + ["; ".join(m["names"])] for m in measured]
 
 
-def block_text(command: str, machine: str, measured: list[dict], ablations: list[dict]) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    text = f"### {stamp} — `{command}`\n{machine}\n\n"
-    text += table(HEADERS, [[m[c] for c in COLUMNS] for m in measured])
-    text += "\nNames (default segmentation):\n"
-    text += "".join(f"- {m['dataset']}: {'; '.join(m['names'])}\n" for m in measured)
-    if ablations:
-        k = next(key for key in ablations[0] if key.startswith("ARI k="))
-        headers = ["sample: blocks used", f"{k} vs planted intents", f"activity R² ({k[4:]})",
-                   "ARI k chosen", "chosen k", "stability", "silhouette"]  # fmt: skip
-        keys = ["weights", k, "activity", "ARI k chosen", "k", "stability", "silhouette"]
-        text += "\n" + table(headers, [[r[c] for c in keys] for r in ablations])
-    return text + "\n"
+def ablation_rows(ablations: list[dict], stamp: str) -> list[list[object]]:
+    return [[stamp] + [r[c] for c in ABLATION_KEYS] for r in ablations]
 
 
-def record(block: str) -> None:
-    """Insert `block` at the top of the Segments section (newest first); the section goes above
-    the other benchmark sections when it is new. RESULTS.md is re-read right before writing."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    heading = SECTION + "\n"
-    if heading not in text:
-        first = text.find("\n## ")
-        head, rest = (text, "") if first == -1 else (text[: first + 1], text[first + 1 :])
-        text = head.rstrip("\n") + "\n\n" + heading + "\n" + rest
-    at = text.index(heading) + len(heading)
-    atomic_write_text(RESULTS, text[:at] + "\n" + block + text[at:].lstrip("\n"))
+def record(results: list[list[object]], ablations: list[list[object]]) -> None:
+    """Put the run's rows first in the section's two tables, in one write; a missing section
+    (added last in the file) gets both."""
+
+    def edit(text: str) -> str:
+        new = section_span(text, SECTION) is None
+        text = insert_rows(text, SECTION, HEADERS, results, INTRO)
+        if not ablations:
+            return text
+        if new:
+            table = markdown_row(ABLATION_HEADERS) + "|" + "---|" * len(ABLATION_HEADERS) + "\n"
+            return text + "\n" + table + "".join(map(markdown_row, ablations))
+        return insert_rows(text, SECTION, ABLATION_HEADERS, ablations)
+
+    edit_results(RESULTS, edit)
 
 
 # --- main ----------------------------------------------------------------------------------
@@ -316,15 +322,13 @@ def main(argv: list[str] | None = None) -> int:
         print({k: v for k, v in measured[-1].items() if k != "result"})
         if name == "sample":
             ablations = sample_ablations(ws, prepared[0], args.k)
-    machine = (
-        f"Machine: {load_start} at the start, load {machine_note().rsplit('load ', 1)[-1]} at "
-        "the end; shared with other engineers' jobs. Default SegmentConfig (k-means, k by "
-        "bootstrap stability + silhouette in 3-8, weights by the log's shape)."
-    )
-    block = block_text(_command(argv), machine, measured, ablations)
-    print(block)
+    machine = f"{load_start} → {machine_note().rsplit('load ', 1)[-1]}"
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    results = rows(measured, [stamp, machine, f"`{_command(argv)}`"])
+    for row in results:
+        print(" | ".join(map(str, row)))
     if not args.no_record and measured:
-        record(block)
+        record(results, ablation_rows(ablations, stamp))
     return 0
 
 

@@ -7,7 +7,11 @@ Trains one run per objective with the default settings (TrainConfig / ModelOptio
 time-boxed by --max-minutes each, then evaluates the best checkpoint on the test split with the
 full protocol (every unseen item ranked), beside most-popular and Markov baselines on the same
 users. Published figures (Klenitskiy & Vasilev, RecSys 2023, same data and protocol) are printed
-in the same table. Runs go to bench/_work/ (ignored by git).
+beside them. Runs go to bench/_work/ (ignored by git).
+
+RESULTS.md states the published figures and the baselines once, in the section's reference
+table; each run adds its own rows first in the runs table, and a baseline row only when its
+figures differ from the stated ones (the reference table itself is never rewritten).
 """
 
 from __future__ import annotations
@@ -20,13 +24,20 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from bench.sasrec_reference import load_beauty_or_say_skipped, machine_note, record_results
+from bench.results_table import ResultsTableError, read_table
+from bench.sasrec_reference import (
+    RESULTS,
+    load_beauty_or_say_skipped,
+    machine_note,
+    record_results,
+)
 from core.data.sequences import EventSequences
 from core.evaluation.leave_one_out import evaluate
 from core.evaluation.report import evaluate_baselines, format_table
 
 WORK = Path(__file__).resolve().parent / "_work"
-PUBLISHED = {  # beauty, full protocol (../shared/data/README.md)
+SECTION = "Accuracy (beauty, full protocol, test split)"
+PUBLISHED = {  # beauty, full protocol (../shared/data/README.md); printed, stated once in RESULTS
     "SASRec (published)": {"hr@10": 0.0246, "ndcg@10": 0.0126},
     "BERT4Rec (published)": {"hr@10": 0.0338, "ndcg@10": 0.0187},
     "SASRec+ CE (published)": {"hr@10": 0.0533, "ndcg@10": 0.0327},
@@ -113,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             sequences, objective, args.max_minutes, args.device, parse_overrides(args.set)
         )
     print(format_table(results, [10]), file=sys.stderr)
-    rows = _rows(results, args)
+    for name, r in PUBLISHED.items():
+        print(f"{name}: HR@10 {r['hr@10']:.4f}, NDCG@10 {r['ndcg@10']:.4f}", file=sys.stderr)
+    rows = _rows(results, args, stated_baselines())
     for row in rows:
         print(" | ".join(map(str, row)))
     if not args.no_record:
-        record_results("Accuracy (beauty, full protocol, test split)", COLUMNS, rows)
+        record_results(SECTION, COLUMNS, rows)
     return 0
 
 
@@ -140,11 +153,27 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-COLUMNS = ["date", "machine", "command", "model", "users", "HR@10", "NDCG@10", "MRR", "training"]
+COLUMNS = ["date", "machine", "command", "model", "HR@10", "NDCG@10", "MRR", "training"]
+REFERENCE_COLUMNS = ["reference", "HR@10", "NDCG@10", "MRR", "source"]
 
 
-def _rows(results: dict[str, dict], args: argparse.Namespace) -> list[list[object]]:
-    date, machine = time.strftime("%Y-%m-%d"), machine_note()
+def stated_baselines(text: str | None = None) -> dict[str, list[str]]:
+    """{"markov": [HR@10, NDCG@10, MRR]} as the section's reference table states them ({} when
+    RESULTS.md has no such table: every baseline is then recorded)."""
+    if text is None:
+        text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    try:
+        rows = read_table(text, SECTION, REFERENCE_COLUMNS)
+    except ResultsTableError:
+        return {}
+    return {row[0].split()[0]: row[1:4] for row in rows if row[4].startswith("baseline")}
+
+
+def _rows(
+    results: dict[str, dict], args: argparse.Namespace, stated: dict[str, list[str]]
+) -> list[list[object]]:
+    """Our runs' rows; a baseline's only when it differs from the figures RESULTS.md states."""
+    date, machine = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), machine_note()
     sets = "".join(f" --set {pair}" for pair in args.set)
     command = (
         f"`python -m bench.train_accuracy --max-minutes {args.max_minutes:g} "
@@ -153,21 +182,12 @@ def _rows(results: dict[str, dict], args: argparse.Namespace) -> list[list[objec
     rows = []
     for name, r in results.items():
         metrics = [f"{r['hr@10']:.4f}", f"{r['ndcg@10']:.4f}", f"{r['mrr']:.4f}"]
-        rows.append([date, machine, command, name, r["users"], *metrics, _training_note(r)])
-    for name, r in PUBLISHED.items():
-        rows.append(
-            [
-                date,
-                "-",
-                "published",
-                name,
-                "-",
-                f"{r['hr@10']:.4f}",
-                f"{r['ndcg@10']:.4f}",
-                "-",
-                "-",
-            ]
-        )
+        if name.startswith("ours-"):
+            rows.append([date, machine, command, name, *metrics, _training_note(r)])
+        elif stated.get(name) != metrics:
+            was = " / ".join(stated[name]) if name in stated else "not stated"
+            model = f"{name} (baseline; the section states {was})"
+            rows.append([date, machine, command, model, *metrics, "-"])
     return rows
 
 

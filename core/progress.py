@@ -1,7 +1,8 @@
 """Progress events: how long-running core work reports to a CLI bar or a dashboard widget.
 
 Core functions take an optional `on_progress` callback instead of importing any UI, so the same
-function drives tqdm in a terminal and `st.progress` in the app.
+function drives tqdm in a terminal and `st.progress` in the app. These events stay in-process;
+what a background job leaves on disk for another process is a `core.progress_record`.
 """
 
 from __future__ import annotations

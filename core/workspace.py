@@ -28,6 +28,8 @@ from core.locks import GroupWrite, folder_lock, roll_back
 
 DEFAULT_WORKSPACE = Path("workspace")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")  # characters a name may not hold (see _NAME_PATTERN)
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,16}$")  # a file name's extension kept by safe_file_name
 
 
 def validate_name(name: str, what: str = "name") -> str:
@@ -37,6 +39,24 @@ def validate_name(name: str, what: str = "name") -> str:
             f"invalid {what} {name!r}: use letters, digits, '_', '.' or '-' (max 100 characters)"
         )
     return name
+
+
+def safe_name(text: str, fallback: str = "name") -> str:
+    """A name `validate_name` accepts, made from any text (an uploaded file's name): other
+    characters become "_", leading and trailing ".", "_", "-" go, at most 100 characters are
+    kept; `fallback` when nothing is left. Never a path: no "/", never "." or "..", no leading
+    dot (so not hidden either)."""
+    return validate_name(_UNSAFE.sub("_", text).strip("._-")[:100] or fallback)
+
+
+def safe_file_name(filename: str, fallback: str = "upload") -> str:
+    """`safe_name` of the last part of `filename`, its extension (".csv") kept whole, so a file
+    saved under it is read in the same format; "../x.csv" -> "x.csv"."""
+    last = Path(filename).name
+    suffix = Path(last).suffix
+    if not _SUFFIX.match(suffix):
+        return safe_name(last, fallback)
+    return safe_name(last[: -len(suffix)], fallback)[: 100 - len(suffix)] + suffix
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -23,6 +23,19 @@ from core import areas
 from core.analysis import run_info, timeline
 from core.errors import BehaviorLensError
 from core.workspace import Workspace
+
+if TYPE_CHECKING:  # the modules load pandas, DuckDB or torch: imported where first used
+    import pandas as pd
+
+    from core.analysis.explain import Explanation
+    from core.analysis.next_actions import NextActions
+    from core.analysis.result_tables import AnomalyTable, MapPoints
+    from core.analysis.time_resolution import TimeSupport
+    from core.data.items import ItemCatalog
+    from core.data.sequences import EventSequences
+    from core.inference.loading import LoadedRun
+    from core.reports.build import ModelOutputs
+    from sample_data.demo import DemoInfo
 
 WORKSPACE_ENV = "BEHAVIOR_LENS_WORKSPACE"
 DEMO_ENV = "BEHAVIOR_LENS_DEMO"  # "0": do not install the sample dataset and demo run
@@ -174,7 +187,7 @@ def demo_enabled() -> bool:
 
 
 @st.cache_resource(show_spinner="Preparing the demo dataset and model…")
-def demo(root: str) -> Any:
+def demo(root: str) -> DemoInfo | None:
     """sample_data.demo.ensure_demo once per workspace and server: DemoInfo(dataset, run) or None."""
     if not demo_enabled():
         return None
@@ -191,7 +204,7 @@ def manifest(root: str, name: str, stamp: float) -> dict[str, Any]:
 
 
 @st.cache_resource(show_spinner="Loading event sequences…", max_entries=2)
-def sequences(root: str, name: str, stamp: float) -> Any:
+def sequences(root: str, name: str, stamp: float) -> EventSequences:
     """EventSequences of a dataset: a resource (numpy arrays, shared read-only, never copied).
     Two at most: a 10M-event log holds about 270 MB, and a re-ingest makes a new entry."""
     from core.data.store import load_sequences
@@ -200,7 +213,7 @@ def sequences(root: str, name: str, stamp: float) -> Any:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def item_catalog(root: str, name: str, stamp: tuple) -> Any:
+def item_catalog(root: str, name: str, stamp: tuple[float, float]) -> ItemCatalog:
     """ItemCatalog of a dataset (labels, prices), loaded once and shared read-only; `stamp` is
     `items_stamp`. A dataset without an item table gets an empty one (labels are the ids)."""
     from core.data.items import load_item_catalog
@@ -208,7 +221,7 @@ def item_catalog(root: str, name: str, stamp: tuple) -> Any:
     return load_item_catalog(Workspace(Path(root)), name)
 
 
-def catalog_of(root: str, dataset: str) -> Any:
+def catalog_of(root: str, dataset: str) -> ItemCatalog:
     """The cached ItemCatalog of `dataset` at its current stamp (empty when no dataset)."""
     if not dataset:
         from core.data.items import ItemCatalog
@@ -218,54 +231,23 @@ def catalog_of(root: str, dataset: str) -> Any:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def loaded_run(root: str, name: str, stamp: float) -> Any:
+def loaded_run(root: str, name: str, stamp: float) -> LoadedRun:
     """A trained run (model + configs), loaded once per checkpoint and shared read-only."""
     from core.inference.loading import load_run
 
     return load_run(Workspace(Path(root)), name)
 
 
-def _analytics() -> dict[str, Any]:
-    from core.analysis import events_db, funnels, paths, retention, volume
-
-    return {
-        "volume": volume.event_volume,
-        "funnel": funnels.funnel,
-        "paths": paths.top_paths,
-        "retention": retention.retention,
-        "events": events_db.event_types,
-    }
-
-
-@st.cache_data(show_spinner="Computing…", max_entries=128)
-def analytic(root: str, dataset: str, stamp: float, kind: str, params: tuple) -> Any:
-    """A behaviour analytic (DuckDB over events.parquet) as a DataFrame or result object.
-
-    `params` is a tuple of (name, value) pairs so the cache key is hashable and explicit.
-    """
-    from core.analysis.summary import data_summary
-    from core.data.store import events_path, load_manifest
-
-    ws = Workspace(Path(root))
-    path = events_path(ws, dataset)
-    kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in params}
-    if kind == "summary":
-        return data_summary(path, load_manifest(ws, dataset))
-    if kind == "funnel":  # revenue per step when the items have prices
-        from core.analysis.item_labels import price_frame
-
-        kwargs["prices"] = price_frame(catalog_of(root, dataset))
-    return _analytics()[kind](path, **kwargs)
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
-def headline(root: str, dataset: str, run: str | None, stamps: tuple) -> run_info.Headline:
+def headline(
+    root: str, dataset: str, run: str | None, stamps: tuple[float, ...]
+) -> run_info.Headline:
     """The Home cards, from files only (core.analysis.run_info.headline)."""
     return run_info.headline(Workspace(Path(root)), dataset, run)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def run_outputs(root: str, run: str, stamps: tuple) -> Any:
+def run_outputs(root: str, run: str, stamps: tuple[float, ...]) -> ModelOutputs:
     """metrics, segments, assignments, anomalies of a run (core.reports.build.load_run_outputs):
     every row of the per-user tables, so only a report being built asks for them."""
     from core.reports.build import load_run_outputs
@@ -274,7 +256,9 @@ def run_outputs(root: str, run: str, stamps: tuple) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def anomaly_table(root: str, run: str, stamps: tuple, top: int, columns: tuple) -> Any:
+def anomaly_table(
+    root: str, run: str, stamps: tuple[float, ...], top: int, columns: tuple[str, ...]
+) -> AnomalyTable:
     """Every user's score and rate plus the `top` rows of anomalies.parquet with `columns`
     (core.analysis.result_tables): a 200k-user file is never held whole, reasons and all."""
     from core.analysis.result_tables import anomaly_table as read
@@ -283,7 +267,7 @@ def anomaly_table(root: str, run: str, stamps: tuple, top: int, columns: tuple) 
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def map_points(root: str, run: str, stamps: tuple, limit: int) -> Any:
+def map_points(root: str, run: str, stamps: tuple[float, ...], limit: int) -> MapPoints:
     """At most `limit` users of segment_assignments.parquet that have a map position (user_id,
     segment, x, y; a seeded sample, the same every rerun) and how many users there are."""
     from core.analysis.result_tables import map_points as read
@@ -293,7 +277,9 @@ def map_points(root: str, run: str, stamps: tuple, limit: int) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def scored_users(root: str, run: str, dataset: str, stamp: float, top: int) -> tuple[Any, int]:
+def scored_users(
+    root: str, run: str, dataset: str, stamp: float, top: int
+) -> tuple[pd.DataFrame, int]:
     """The `top` users of a scored period (users.parquet of core.analysis.score_period) by
     anomaly score, and how many users it holds; `stamp` is the file's mtime."""
     from core.analysis.result_tables import row_count, top_rows
@@ -304,13 +290,13 @@ def scored_users(root: str, run: str, dataset: str, stamp: float, top: int) -> t
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def quality(root: str, run: str, stamps: tuple) -> Any:
+def quality(root: str, run: str, stamps: tuple[float, ...]) -> pd.DataFrame | None:
     """Model vs baselines from the run's metrics.json; None when never evaluated."""
     return run_info.quality_table(Workspace(Path(root)), run)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def user_timeline(root: str, dataset: str, stamp: float, user_id: str) -> Any:
+def user_timeline(root: str, dataset: str, stamp: float, user_id: str) -> pd.DataFrame:
     from core.analysis.item_labels import with_labels
     from core.data.store import events_path
 
@@ -319,7 +305,9 @@ def user_timeline(root: str, dataset: str, stamp: float, user_id: str) -> Any:
 
 
 @st.cache_data(show_spinner="Explaining the prediction…", max_entries=64)
-def explanation(root: str, run: str, stamp: float, user_id: str, session: int | None) -> Any:
+def explanation(
+    root: str, run: str, stamp: float, user_id: str, session: int | None
+) -> Explanation:
     """core.analysis.explain for the user's history up to the end of `session`."""
     from core.analysis.explain import explain_user
 
@@ -330,7 +318,9 @@ def explanation(root: str, run: str, stamp: float, user_id: str, session: int | 
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def predictions(root: str, run: str, stamp: float, user_id: str, steps: tuple, top_k: int) -> Any:
+def predictions(
+    root: str, run: str, stamp: float, user_id: str, steps: tuple[tuple[str, str], ...], top_k: int
+) -> NextActions:
     """Next actions after the user's whole history (no steps) or after typed steps (what-if)."""
     from core.analysis import next_actions
 
@@ -343,7 +333,9 @@ def predictions(root: str, run: str, stamp: float, user_id: str, steps: tuple, t
 
 
 @st.cache_data(show_spinner="Generating…", max_entries=64)
-def continuation(root: str, run: str, stamp: float, steps: tuple, n: int, seed: int) -> Any:
+def continuation(
+    root: str, run: str, stamp: float, steps: tuple[tuple[str, str], ...], n: int, seed: int
+) -> pd.DataFrame:
     """A sampled continuation of typed steps (core.analysis.next_actions.generate)."""
     from core.analysis.next_actions import GenerationConfig, generate
 
@@ -354,7 +346,7 @@ def continuation(root: str, run: str, stamp: float, steps: tuple, n: int, seed: 
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def time_support(root: str, dataset: str, stamp: float) -> Any:
+def time_support(root: str, dataset: str, stamp: float) -> TimeSupport:
     """What the dataset's timestamps support (core.analysis.time_resolution.dataset_support)."""
     from core.analysis.time_resolution import dataset_support
     from core.data.store import events_path, load_manifest

@@ -135,3 +135,33 @@ def test_anomalies_cli_writes_top_rows(sample_run: SampleRun, tmp_path, capsys) 
     capsys.readouterr()
     assert main(["anomalies", "--run", sample_run.run, "--workspace", root, "--top", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: --top")
+
+
+def test_the_flag_rule_in_run_info_gives_the_home_card_and_the_page_table(tmp_path) -> None:
+    """The Home card counts and the Anomalies page's table flag the same users (run_info)."""
+    from core.analysis import run_info
+    from core.analysis.anomaly_flags import RATE_COLUMN, with_flags
+    from core.analysis.result_tables import anomaly_table
+    from core.workspace import Workspace, atomic_write_json
+
+    ws = Workspace(tmp_path / "ws")
+    atomic_write_json(ws.dataset_dir("d") / "manifest.json", {"stats": {"users": 203}})
+    folder = ws.run_dir("r")
+    atomic_write_json(folder / "config.json", {"dataset": "d"})
+    scores = np.r_[np.linspace(0.0, 2.0, 200), [40.0, 50.0, 60.0]]  # three far outliers
+    users = pd.DataFrame({"user_id": [f"u{i}" for i in range(len(scores))], "score": scores})
+    users.assign(reason="fast").to_parquet(folder / run_info.ANOMALIES_FILE)  # no stored rates
+
+    rate = 0.01
+    table = anomaly_table(folder / run_info.ANOMALIES_FILE, 10, run_info.ANOMALY_COLUMNS)
+    flags = run_info.flag_summary(table.scores, rate)
+    shown = run_info.flagged_top(table.top, rate, 5)
+    head = run_info.headline(ws, "d", "r")
+    expected = with_flags(users, rate).sort_values("score", ascending=False)
+    flagged = int(expected["flagged"].sum())
+    assert (head.flagged, head.scored) == (flags.flagged, flags.scored) == (flagged, 203)
+    assert 3 <= flagged < 10  # the outliers, plus what a 1% rate allows of the rest
+    assert list(shown.columns) == ["user_id", "score", RATE_COLUMN, "flagged", "reason"]
+    assert list(shown["user_id"]) == ["u202", "u201", "u200", "u199", "u198"]
+    assert list(shown["flagged"]) == list(expected["flagged"].head(5))
+    assert flags.lowest_flagged_score == expected.loc[expected["flagged"], "score"].min()

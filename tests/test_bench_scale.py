@@ -76,18 +76,21 @@ def test_a_failed_train_skips_the_steps_that_read_the_run(
     assert results["evaluate"].status == "skipped" and results["report"].status == "skipped"
 
 
-def test_results_section_goes_after_the_title_newest_first(
+def test_results_rows_go_first_in_the_scale_table_and_a_new_log_is_described(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     results = tmp_path / "RESULTS.md"
     results.write_text("# Benchmark results\n\n## Segments\n\nold\n")
     monkeypatch.setattr(scale, "RESULTS", results)
-    scale.write_results("### first\n")
-    scale.write_results("### second\n")
+    step = scale.StepResult("ingest", "ok", 2.0, 1024, 0, notes=["sessions=5"])
+    for when in ("first", "second"):
+        lead = [when, scale.log_label(1000), "2 CPUs, load 1.0 → 1.0", "`cmd`"]
+        scale.write_results(scale.result_rows([step], 1000, 8.0, lead), "log: 1,000 events", [])
     text = results.read_text()
-    assert text.index(scale.SECTION) < text.index("### second") < text.index("### first")
-    assert text.index("### first") < text.index("## Segments")
-    assert text.startswith("# Benchmark results\n\n## Scale")
+    assert text.startswith("# Benchmark results\n\n## Segments\n\nold\n\n## Scale")
+    assert text.count("\n|---") == 1  # one table, newest first
+    assert text.index("| second | 1k |") < text.index("| first | 1k |")
+    assert "| log: 1,000 events; sessions=5 |" in text  # no "**1k:**" stated in the section
 
 
 def test_threads_are_set_for_children_only_when_given(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from core import jobs
 from core.errors import BehaviorLensError
+from core.progress_record import ProgressRecord
 from core.workspace import Workspace
 
 FAKE_TRAINER = """#!{python}
@@ -41,8 +42,9 @@ if mode == "crash":
 status("running")
 with open(os.path.join(folder, "progress.jsonl"), "a") as f:
     for step in range(1, 4):
-        f.write(json.dumps({{"stage": "train", "step": step, "total_steps": 3, "loss": 1.0 / step,
-                            "resumed": "--resume" in args}}) + "\\n")
+        f.write(json.dumps({{"version": 1, "stage": "train", "step": step, "total_steps": 3,
+                            "loss": 1.0 / step,
+                            "message": "resumed" if "--resume" in args else ""}}) + "\\n")
         f.flush()
     f.write('{{"stage": "tra')  # a half-written line, as a reader may see mid-write
 if mode == "hang":
@@ -93,14 +95,58 @@ def test_presets_are_valid_configs() -> None:
 
 
 def test_presets_list_only_what_differs_from_the_defaults() -> None:
+    from core.config_fields import defaults
+    from core.jobs.config import FINETUNE_PRESET
+    from core.training.config import FineTuneConfig, ModelOptions, TrainConfig
+
+    presets = [(defaults(TrainConfig, ModelOptions), p) for p in jobs.TRAIN_PRESETS.values()]
+    for known, preset in [*presets, (defaults(FineTuneConfig), FINETUNE_PRESET)]:
+        assert set(preset) <= set(known), f"{preset} names no setting: {set(preset) - set(known)}"
+        restated = {k: v for k, v in preset.items() if known[k] == v}
+        assert not restated, f"preset {preset} restates defaults {restated}"
+
+
+def test_job_knobs_are_trainer_settings_and_reach_them_through_the_cli() -> None:
+    """Every knob is a field of the trainer's configs, and the command parses back to it."""
     from dataclasses import fields
 
-    from core.training.config import ModelOptions, TrainConfig
+    from core.cli import build_parser
+    from core.cli.finetune import _config
+    from core.cli.train import _configs
+    from core.config_fields import defaults
+    from core.training.config import FineTuneConfig, ModelOptions, TrainConfig
+    from core.training.targets import CHURN_DAYS
 
-    defaults = {f.name: f.default for cls in (TrainConfig, ModelOptions) for f in fields(cls)}
-    for name, preset in jobs.TRAIN_PRESETS.items():
-        restated = {k: v for k, v in preset.items() if defaults.get(k) == v}
-        assert not restated, f"preset {name!r} restates defaults {restated}"
+    job = jobs.TrainJobConfig(
+        dataset="d",
+        run="r",
+        objective="masked",
+        epochs=3,
+        max_minutes=1.5,
+        max_len=20,
+        dim=32,
+        layers=1,
+        heads=2,
+        batch_size=16,
+        lr=0.002,
+        nsp=True,
+        seed=7,
+        analyze=False,
+        device="cpu",
+    )
+    knobs = {f.name: getattr(job, f.name) for f in fields(job)}
+    knobs = {k: v for k, v in knobs.items() if k not in ("dataset", "run", "analyze")}
+    assert set(knobs) <= set(defaults(TrainConfig, ModelOptions))
+    parsed = build_parser().parse_args(["train", *job.to_args()])
+    config, options = _configs(parsed)
+    assert {k: getattr(config, k, getattr(options, k, None)) for k in knobs} == knobs
+    assert (parsed.dataset, parsed.run, parsed.analyze) == ("d", "r", False)
+
+    tune = jobs.FineTuneJobConfig("p", "r", "churn", epochs=4, max_minutes=0.5, device="cpu")
+    parsed = build_parser().parse_args(["finetune", *tune.to_args()])
+    assert (parsed.run, parsed.name, parsed.target) == ("p", "r", "churn")
+    assert parsed.churn_days == CHURN_DAYS
+    assert _config(parsed) == FineTuneConfig(epochs=4, max_minutes=0.5, device="cpu")
 
 
 def test_finished_job_reports_progress_and_summary(workspace, fake_python) -> None:
@@ -110,8 +156,8 @@ def test_finished_job_reports_progress_and_summary(workspace, fake_python) -> No
     assert not status.alive
     assert status.summary == {"run": "r1", "epochs": 1}
     progress = jobs.read_progress(workspace, "r1")
-    assert [event["step"] for event in progress] == [1, 2, 3]  # half line skipped
-    assert jobs.read_progress(workspace, "r1", since_line=2)[0]["step"] == 3
+    assert [record.step for record in progress] == [1, 2, 3]  # half line skipped
+    assert jobs.read_progress(workspace, "r1", since_line=2)[0].step == 3
     assert [s.run for s in jobs.list_jobs(workspace)] == ["r1"]
 
 
@@ -138,7 +184,7 @@ def test_cancel_then_resume(workspace, fake_python, monkeypatch) -> None:
     monkeypatch.setenv("FAKE_MODE", "finish")
     jobs.resume(workspace, "r1", python=fake_python)
     assert jobs.wait(workspace, "r1", timeout=30).state == "finished"
-    assert jobs.read_progress(workspace, "r1")[-1]["resumed"] is True
+    assert jobs.read_progress(workspace, "r1")[-1].message == "resumed"
 
 
 def test_dead_job_without_status_is_failed_with_log(workspace, fake_python, monkeypatch) -> None:
@@ -194,9 +240,13 @@ def test_finetune_job_status_lives_in_the_jobs_folder(workspace, fake_python) ->
     status_path.write_text(
         json.dumps({"state": "running", "pid": jobs.read_job(workspace, "ft")["pid"]})
     )
-    (jobs.jobs_dir(workspace) / "ft.progress.jsonl").write_text('{"step": 2, "total_steps": 4}\n')
+    (jobs.jobs_dir(workspace) / "ft.progress.jsonl").write_text(
+        '{"stage": "finetune", "step": 2, "total_steps": 4, "loss": 0.5, "val_score": 0.7}\n'
+    )
     assert jobs.job_status(workspace, "ft").state == "running"
-    assert jobs.read_progress(workspace, "ft") == [{"step": 2, "total_steps": 4}]
+    assert jobs.read_progress(workspace, "ft") == [
+        ProgressRecord("finetune", 2, 4, loss=0.5, val={"score": 0.7})
+    ]  # a line of a job written before the records were versioned
     assert [s.run for s in jobs.list_jobs(workspace)] == ["ft"]  # the status file is no job
     with pytest.raises(BehaviorLensError, match="already training"):
         start_finetune(workspace, config, python=fake_python)

@@ -220,7 +220,8 @@ def test_train_page_monitors_a_job_lists_runs_and_shows_quality(ws_copy, monkeyp
     assert list(quality["model"])[0] == "Transformer"
     assert set(quality["model"]) == {"Transformer", "Most popular", "Markov chain"}
     at.segmented_control(key="train_form_preset").set_value("balanced").run()
-    assert at.number_input(key="train_form_epochs_balanced").value == 30
+    assert at.number_input(key="train_form_minutes_balanced").value == 15.0
+    assert at.number_input(key="train_form_epochs_balanced").value is None  # the budget decides
     assert at.selectbox(key="train_ft_parent_sample").value == "demo"
 
 

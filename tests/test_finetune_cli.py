@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,36 @@ def test_explain_cli_on_a_user(trained: Workspace, capsys, tmp_path) -> None:
         == 2
     )
     assert "no user 'nobody'" in capsys.readouterr().err
+
+
+OLD_FLAGS = [
+    "--run",
+    "--name",
+    "--labels",
+    "--target",
+    "--tag",
+    "--churn-days",
+    "--purchase-events",
+    "--freeze-embeddings",
+    "--freeze-blocks",
+    "--epochs",
+    "--max-minutes",
+    "--lr",
+    "--weight-decay",
+    "--dropout",
+    "--no-class-weights",
+    "--patience",
+    "--device",
+    "--seed",
+]
+
+
+def test_help_keeps_every_flag_and_shows_the_defaults(capsys) -> None:
+    from core.training.config import FineTuneConfig
+    from core.training.targets import CHURN_DAYS
+
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert set(OLD_FLAGS) <= set(re.findall(r"--[a-z][a-z-]*", text))
+    assert f"(default: {FineTuneConfig.epochs})" in text and f"(default: {CHURN_DAYS:g})" in text

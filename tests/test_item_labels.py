@@ -42,6 +42,7 @@ from core.data.store import events_path, load_sequences
 from core.data.vocab import NO_ITEM, Vocab
 from core.inference.loading import load_run
 from core.reports.build import build_report_parts
+from core.reports.request import ReportRequest
 from core.training.config import ModelOptions, TrainConfig
 from core.training.run import train_on_sequences
 from core.workspace import Workspace
@@ -195,7 +196,7 @@ def test_report_shows_labels_revenue_and_exports_ids(shop: Shop) -> None:
         shop.run,
         SegmentConfig(k=2, weights=BlockWeights(predicted=0, state=0, preference=0)),
     )
-    html, parts = build_report_parts(shop.workspace, shop.dataset, run=shop.run)
+    html, parts = build_report_parts(shop.workspace, ReportRequest(shop.dataset, run=shop.run))
     assert "Product " in html and "Revenue" in html and "revenue" in html
     segments, steps = parts["tables"]["segments"], parts["tables"]["funnel"]
     ids = {i for cell in segments["top_item_ids"] for i in cell.split(", ")}
@@ -217,7 +218,7 @@ def test_no_prices_means_no_revenue_column(tmp_path: Path) -> None:
     profiles = segment_profiles(sequences, labels, user_behaviour(sequences), catalog)
     assert "revenue" not in profiles and revenue_note(profiles, catalog) is None
     assert set(profiles["top_items"].str.split(", ").explode()) <= set(TITLES.values())
-    html, parts = build_report_parts(workspace, "titles")
+    html, parts = build_report_parts(workspace, ReportRequest("titles"))
     assert "revenue" not in parts["tables"]["funnel"] and "revenue" not in html.lower()
 
 

@@ -31,6 +31,7 @@ from core.data.ingest import IngestOptions, ingest
 from core.data.store import events_path, load_manifest, load_sequences
 from core.evaluation.training_check import BASELINE_FILE, training_check
 from core.reports.build import build_report
+from core.reports.request import ReportRequest
 from core.workspace import Workspace
 
 HEADER = "user_id,timestamp,event_type,item_id"
@@ -83,7 +84,7 @@ def test_a_17_minute_log_gets_minutes_in_chart_and_report(tmp_path: Path) -> Non
     assert time.unit == "minute" and time.pace and time.note() is None
     volume = event_volume(path, time.unit, by_event=False)
     assert len(volume) >= 15 and volume["events"].sum() == 96
-    html = build_report(ws, "short")
+    html = build_report(ws, ReportRequest("short"))
     assert "Event volume per minute" in html and "Events per minute" in html
 
 
@@ -95,7 +96,7 @@ def test_single_event_type_is_a_sentence_not_a_chart(tmp_path: Path) -> None:
     assert note is not None and "one event type (view)" in note and "funnel" in note
     assert event_types_note(["view", "cart"]) is None
     ws = _ingest(tmp_path, "views", _short_log(("view",)))
-    html = build_report(ws, "views")
+    html = build_report(ws, ReportRequest("views"))
     assert "This log has one event type (view)" in html
     assert "Events per event type" not in html  # no one-bar chart
     assert "<b>Top paths</b>: this log has one event type" in html  # said, not drawn
@@ -103,7 +104,7 @@ def test_single_event_type_is_a_sentence_not_a_chart(tmp_path: Path) -> None:
 
 def test_report_paths_say_that_repeats_are_merged(tmp_path: Path) -> None:
     ws = _ingest(tmp_path, "short", _short_log())
-    assert PATHS_MERGED_NOTE in build_report(ws, "short")
+    assert PATHS_MERGED_NOTE in build_report(ws, ReportRequest("short"))
 
 
 # --- 4. date-only timestamps -----------------------------------------------------------------
@@ -215,5 +216,5 @@ def test_a_run_not_clearly_above_markov_is_barely_trained(tmp_path: Path) -> Non
 def test_the_report_carries_the_barely_trained_label(tmp_path: Path) -> None:
     ws = _ingest(tmp_path, "short", _short_log())
     _fake_run(ws, "demo", "short", 0.0)
-    html = build_report(ws, "short", run="demo", sections=["model"])
+    html = build_report(ws, ReportRequest("short", run="demo", sections=["model"]))
     assert "Barely trained" in html

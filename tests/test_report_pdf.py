@@ -18,6 +18,7 @@ from test_analysis_behaviour_data import write_events
 from core.cli import main
 from core.reports.build import build_report_parts
 from core.reports.pdf import CHROMIUM_ENV, PdfEngineMissing, find_chromium, html_to_pdf
+from core.reports.request import ReportRequest
 from core.workspace import Workspace, atomic_write_json
 from sample_data.demo import ensure_demo
 
@@ -99,12 +100,14 @@ def test_run_without_outputs_lists_what_is_not_in_the_report(
 
 def test_reports_speak_to_analysts_not_to_the_command_line(demo_ws: Workspace) -> None:
     for run, sections in (("demo", None), ("bare", None), (None, None), ("demo", ["summary"])):
-        html, parts = build_report_parts(demo_ws, "sample", run=run, sections=sections)
+        html, parts = build_report_parts(
+            demo_ws, ReportRequest("sample", run=run, sections=sections)
+        )
         assert not FLAG.search(html), FLAG.search(html)
         for leak in ("python -m core", str(demo_ws.root), "/tmp/", "report --format"):
             assert leak not in html
     assert [o.reason for o in parts["omitted"]] == ["left out when this report was built"] * 4
-    _, parts = build_report_parts(demo_ws, "sample")
+    _, parts = build_report_parts(demo_ws, ReportRequest("sample"))
     assert {o.key: o.reason for o in parts["omitted"]} == {
         key: "no trained model was chosen for this report"
         for key in ("model", "segments", "anomalies")
@@ -118,7 +121,9 @@ def test_a_log_with_one_event_type_says_why_it_has_no_funnel(tmp_path: Path) -> 
         folder / "events.parquet", [("u1", 0, 0, "view", "i1"), ("u1", 0, 1, "view", "i2")]
     )
     atomic_write_json(folder / "manifest.json", {"name": "views", "has_time": False, "stats": {}})
-    html, parts = build_report_parts(workspace, "views", sections=["summary", "behaviour"])
+    html, parts = build_report_parts(
+        workspace, ReportRequest("views", sections=["summary", "behaviour"])
+    )
     reasons = {o.title: o.reason for o in parts["omitted"]}
     assert reasons["Funnel"] == "this log has one event type"
     assert reasons["Event volume and retention"] == "this log has no timestamps"

@@ -10,9 +10,10 @@ import pytest
 from test_analysis_behaviour_data import WEEK, write_events
 
 from core.errors import BehaviorLensError
-from core.reports.build import ModelOutputs, ReportOptions, build_report
-from core.reports.csv_safe import neutralise_frame, write_csv_safe
-from core.reports.export import write_report
+from core.reports.build import build_report, build_report_parts
+from core.reports.csv_safe import csv_bytes, neutralise_frame, write_csv_safe
+from core.reports.export import tables_zip, write_report
+from core.reports.request import ModelOutputs, ReportOptions, ReportRequest
 from core.workspace import Workspace, atomic_write_json
 
 XSS = "<script>alert(1)</script>"
@@ -49,7 +50,7 @@ def model_outputs() -> ModelOutputs:
 
 
 def test_report_has_every_section_and_no_live_script(workspace: Workspace) -> None:
-    html = build_report(workspace, "shop", outputs=model_outputs())
+    html = build_report(workspace, ReportRequest("shop", outputs=model_outputs()))
     for title in (
         "Data summary", "Behaviour analytics", "Funnel", "Retention", "Event volume",
         "Top paths", "Model quality vs baselines", "Segments", "Top anomalies",
@@ -64,34 +65,35 @@ def test_report_has_every_section_and_no_live_script(workspace: Workspace) -> No
 
 
 def test_dataset_only_report_leaves_out_model_sections(workspace: Workspace) -> None:
-    html = build_report(workspace, "shop")
+    html = build_report(workspace, ReportRequest("shop"))
     assert "Data summary" in html and '<section id="anomalies">' not in html
     assert "<b>Top anomalies</b>: no trained model was chosen for this report" in html
-    asked = build_report(workspace, "shop", sections=["summary", "anomalies"])
+    asked = build_report(workspace, ReportRequest("shop", sections=["summary", "anomalies"]))
     assert "<b>Top anomalies</b>: no trained model was chosen for this report" in asked
     assert "<b>Behaviour analytics</b>: left out when this report was built" in asked
 
 
 def test_segment_filter_restricts_users_and_tables(workspace: Workspace) -> None:
-    html = build_report(
-        workspace,
-        "shop",
-        outputs=model_outputs(),
-        segment_filter="1",
-        sections=["summary", "segments"],
+    request = ReportRequest(
+        "shop", outputs=model_outputs(), segment_filter="1", sections=["summary", "segments"]
     )
+    html = build_report(workspace, request)
     assert "buyers" in html and "&lt;script&gt;alert(1)" not in html  # segment 0 and its user gone
     with pytest.raises(BehaviorLensError, match="no segment 'zzz'"):
-        build_report(workspace, "shop", outputs=model_outputs(), segment_filter="zzz")
+        build_report(
+            workspace, ReportRequest("shop", outputs=model_outputs(), segment_filter="zzz")
+        )
 
 
 def test_bad_requests_are_one_line_errors(workspace: Workspace) -> None:
     with pytest.raises(BehaviorLensError, match="unknown report section 'charts'"):
-        build_report(workspace, "shop", sections=["charts"])
+        build_report(workspace, ReportRequest("shop", sections=["charts"]))
     with pytest.raises(BehaviorLensError, match="no dataset 'nope'"):
-        build_report(workspace, "nope")
+        build_report(workspace, ReportRequest("nope"))
     with pytest.raises(BehaviorLensError, match="unknown event type 'kart'"):
-        build_report(workspace, "shop", options=ReportOptions(funnel_steps=["view", "kart"]))
+        build_report(
+            workspace, ReportRequest("shop", options=ReportOptions(funnel_steps=["view", "kart"]))
+        )
 
 
 def test_csv_neutralises_text_but_not_numbers(tmp_path: Path) -> None:
@@ -118,7 +120,9 @@ def test_csv_neutralises_text_but_not_numbers(tmp_path: Path) -> None:
 
 
 def test_write_report_csv_folder(workspace: Workspace, tmp_path: Path) -> None:
-    summary = write_report(workspace, "shop", tmp_path / "tables", "csv", outputs=model_outputs())
+    summary = write_report(
+        workspace, ReportRequest("shop", outputs=model_outputs()), tmp_path / "tables", "csv"
+    )
     names = {Path(f).name for f in summary["files"]}
     assert {"summary.csv", "funnel.csv", "retention.csv", "anomalies.csv"} <= names
     anomalies = (tmp_path / "tables" / "anomalies.csv").read_text(encoding="utf-8")
@@ -145,10 +149,10 @@ def test_run_report_lists_missing_sections_and_the_cli_says_how_to_produce_them(
     folder = workspace.run_dir("r1")
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "config.json", {})
-    html = build_report(workspace, "shop", run="r1", sections=None)
+    html = build_report(workspace, ReportRequest("shop", run="r1", sections=None))
     assert "Not in this report" in html and "<b>Segments</b>: not computed" in html
     assert "python -m core" not in html  # commands are for the CLI user, not the reader
-    summary = write_report(workspace, "shop", tmp_path / "r.html", run="r1")
+    summary = write_report(workspace, ReportRequest("shop", run="r1"), tmp_path / "r.html")
     how = {item["section"]: item.get("how") for item in summary["not_in_report"]}
     assert how == {
         key: f"python -m core {command} --run r1"
@@ -190,3 +194,28 @@ def test_svg_ticks_are_round_and_labels_are_not_cut() -> None:
     grid = heatmap(["2026-09-14 (1,234)"], ["0"], [[1.0]], "r")
     x = float(grid.split('text-anchor="end"')[0].rsplit('x="', 1)[1].split('"')[0])
     assert x - 7 * len("2026-09-14 (1,234)") >= 0  # the row label starts inside the chart
+
+
+def test_tables_zip_holds_one_neutralised_csv_per_table(workspace: Workspace) -> None:
+    import io
+    import zipfile
+
+    _, parts = build_report_parts(workspace, ReportRequest("shop", outputs=model_outputs()))
+    data = tables_zip(parts["tables"])
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.namelist() == [f"{name}.csv" for name in parts["tables"]]
+        anomalies = archive.read("anomalies.csv").decode("utf-8")
+    assert "'=HYPERLINK" in anomalies and "\n=HYPERLINK" not in anomalies
+    assert anomalies.encode("utf-8") == csv_bytes(parts["tables"]["anomalies"])
+
+
+def test_sections_available_follow_the_run_files(workspace: Workspace) -> None:
+    from core.reports.build import sections_available
+
+    folder = workspace.run_dir("r1")
+    atomic_write_json(folder / "config.json", {})
+    assert sections_available(workspace, None) == ["summary", "behaviour"]
+    assert sections_available(workspace, "r1") == ["summary", "behaviour"]
+    atomic_write_json(folder / "metrics.json", {})
+    model_outputs().anomalies.to_parquet(folder / "anomalies.parquet")
+    assert sections_available(workspace, "r1") == ["summary", "behaviour", "model", "anomalies"]

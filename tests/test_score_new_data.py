@@ -112,9 +112,10 @@ def test_align_prepends_known_history(weekly: Workspace) -> None:
 
 def test_report_has_a_new_period_section(weekly: Workspace) -> None:
     from core.reports.build import build_report_parts
+    from core.reports.request import ReportRequest
 
     assert main(["score", "--run", "r", "--dataset", "w2", "--workspace", str(weekly.root)]) == 0
-    html, parts = build_report_parts(weekly, "w1", "r")
+    html, parts = build_report_parts(weekly, ReportRequest("w1", "r"))
     assert "new_period" in parts["sections"] and "New period" in html
     assert "w2" in html and ("still beats" in html or "Retrain" in html)
     assert "new_period" in parts["tables"]

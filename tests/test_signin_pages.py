@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import areas, demo
+from core import areas
+from core.errors import BehaviorLensError
 from core.workspace import Workspace, validate_name
 from dashboard import state
+from sample_data import demo
 from sample_data.demo import DemoInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,3 +150,25 @@ def test_an_uploaded_file_name_never_becomes_a_path(filename: str, tmp_path: Pat
     saved = save_upload(io.BytesIO(b"user_id,item_id\n1,2\n"), filename, folder)
     assert saved.parent == folder and saved.read_bytes().startswith(b"user_id")
     assert validate_name(dataset_name_for(filename)) and "/" not in dataset_name_for(filename)
+
+
+@pytest.mark.parametrize(
+    ("filename", "saved_as"),
+    [("../x", "x"), ("../../x.csv", "x.csv"), ("..", "upload"), (".hidden.tsv", "hidden.tsv")],
+)
+def test_the_upload_name_check_keeps_only_a_safe_last_part(filename: str, saved_as: str) -> None:
+    from core.workspace import safe_file_name, safe_name
+
+    assert safe_file_name(filename) == saved_as
+    assert validate_name(safe_name("../x")) == "x" and safe_name("../", "dataset") == "dataset"
+    with pytest.raises(BehaviorLensError, match="invalid"):
+        validate_name("../x")  # the check the saved names pass
+
+
+def test_an_upload_is_written_atomically_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    from dashboard.components.upload import save_upload
+
+    folder = tmp_path / "uploads" / "tab"
+    saved = save_upload(io.BytesIO(b"a,b\n1,2\n"), "../log.csv", folder)
+    assert saved == folder / "log.csv" and saved.read_bytes() == b"a,b\n1,2\n"
+    assert [p.name for p in folder.iterdir()] == ["log.csv"]

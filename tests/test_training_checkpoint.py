@@ -13,10 +13,11 @@ from safetensors.torch import load_file
 
 from core.errors import BehaviorLensError
 from core.inference.loading import load_run
+from core.progress_record import ProgressRecord
 from core.training.config import TrainConfig
 from core.training.run import ModelOptions, train_on_sequences
 from core.training.synthetic import synthetic_sequences
-from core.training.trainer import Trainer
+from core.training.trainer import Callback, Trainer
 from core.workspace import Workspace
 
 OPTIONS = ModelOptions(max_len=10, dim=16, layers=1, heads=2, dropout=0.3)
@@ -27,7 +28,7 @@ def config(**overrides) -> TrainConfig:
     return TrainConfig(**{**values, **overrides})
 
 
-class StopAt:
+class StopAt(Callback):
     """Requests a stop (as SIGTERM does) once the trainer reaches `step`."""
 
     def __init__(self, step: int) -> None:
@@ -38,7 +39,7 @@ class StopAt:
             trainer.request_stop("cancelled")
 
 
-class KeepBest:
+class KeepBest(Callback):
     def __init__(self) -> None:
         self.weights: dict[str, torch.Tensor] = {}
 
@@ -98,7 +99,11 @@ def test_resumed_run_matches_an_uninterrupted_run(tmp_path: Path, seqs) -> None:
         assert torch.equal(a[name], b[name]), name
     assert json.loads((tmp_path / "b" / "status.json").read_text())["state"] == "finished"
     lines = (tmp_path / "b" / "progress.jsonl").read_text().splitlines()
-    assert json.loads(lines[-1])["stage"] == "evaluate"
+    last = ProgressRecord.from_json(lines[-1])
+    assert last.stage == "evaluate" and last.version == 1 and last.val == resumed["val"]
+    assert [ProgressRecord.from_json(x).step for x in lines] == sorted(
+        ProgressRecord.from_json(x).step for x in lines
+    )  # the resumed run's curve does not repeat the steps trained again
 
 
 def test_existing_run_is_not_overwritten(tmp_path: Path, seqs) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from core.cli import main
 from core.inference.loading import load_run
@@ -71,3 +74,40 @@ def test_cli_trains_and_prints_a_json_summary(workspace, write_log, capsys) -> N
 def test_cli_reports_a_missing_dataset(workspace, capsys) -> None:
     code = main(["train", "--workspace", str(workspace.root), "--dataset", "nope", "--run", "r"])
     assert code == 2 and "nope" in capsys.readouterr().err
+
+
+OLD_FLAGS = [
+    "--dataset",
+    "--run",
+    "--objective",
+    "--nsp",
+    "--epochs",
+    "--max-minutes",
+    "--max-len",
+    "--dim",
+    "--layers",
+    "--heads",
+    "--dropout",
+    "--batch-size",
+    "--lr",
+    "--loss",
+    "--negatives",
+    "--patience",
+    "--eval-users",
+    "--device",
+    "--seed",
+    "--threads",
+    "--analyze",
+    "--resume",
+]
+
+
+def test_help_keeps_every_flag_and_shows_the_defaults(capsys) -> None:
+    from core.training.config import ModelOptions, TrainConfig
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert set(OLD_FLAGS) <= set(re.findall(r"--[a-z][a-z-]*", text))
+    assert f"hidden width (default: {ModelOptions.dim})" in text
+    assert f"(default: {TrainConfig.eval_max_users})" in text and "0 = all" in text

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from core.training import threads
-from core.training.config import TrainConfig
 
 
 def test_idle_cores_subtracts_what_runs_now(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,11 +89,3 @@ def test_set_training_threads_applies_the_request() -> None:
             threads.set_training_threads(0)
     finally:
         torch.set_num_threads(before)
-
-
-def test_auto_loss_is_sampled_sooner_on_cpu() -> None:
-    config = TrainConfig()
-    assert not config.use_sampled_loss(5_000, on_cpu=True)
-    assert config.use_sampled_loss(54_545, on_cpu=True)  # Amazon Beauty on a CPU
-    assert not config.use_sampled_loss(54_545, on_cpu=False)  # full softmax on a GPU
-    assert not TrainConfig(loss="full").use_sampled_loss(10**6, on_cpu=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.errors import BehaviorLensError, for_analyst
 from core.progress import ProgressCallback, ProgressEvent, ignore_progress
+from core.progress_record import JobFiles, ProgressRecord
 from core.workspace import Workspace
 
 STEPS = ("evaluate", "segments", "session intents", "anomalies")
@@ -97,27 +98,21 @@ def analyze_trained_run(
     """`analyze_run` right after training, in the same job: status.json says "analyzing" with
     the current step and progress.jsonl gets one line per step, so the Train page follows the
     job to the end; "finished" is written last (or "failed" with the reason)."""
-    from core.training.callbacks import ProgressFile, StatusFile
-
-    run_dir = workspace.existing_run_dir(run)
-    status, log = StatusFile(run_dir), ProgressFile(run_dir)
+    files = JobFiles.in_folder(workspace.existing_run_dir(run))
 
     def report(event: ProgressEvent) -> None:
         if event.stage == "analyze":
-            status.write("analyzing", f"trained; now {event.message}")
-            log.append(
-                {"stage": "analyze", "analysis_step": event.done,
-                 "analysis_steps": event.total, "message": event.message}
-            )  # fmt: skip
+            files.write_status("analyzing", f"trained; now {event.message}")
+            files.append(ProgressRecord("analyze", event.done, event.total, message=event.message))
         if on_progress is not None:
             on_progress(event)
 
     try:
         result = analyze_run(workspace, run, report)
     except BaseException as error:
-        status.write("failed", f"analysis failed: {for_analyst(error)}")
+        files.write_status("failed", f"analysis failed: {for_analyst(error)}")
         raise
     skipped = [step for step, info in result.steps.items() if info["state"] == "skipped"]
     note = f"; skipped: {', '.join(skipped)}" if skipped else ""
-    status.write("finished", f"trained and analysed{note}")
+    files.write_status("finished", f"trained and analysed{note}")
     return result

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from core.analysis.anomaly_flags import RATE_COLUMN, FlagConfig, with_flags
+from core.analysis.anomaly_flags import RATE_COLUMN, FlagConfig, FlagSummary, summarize, with_flags
 from core.errors import BehaviorLensError
 from core.evaluation.user_budget import evaluated_users
 from core.locks import folder_lock
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 METRICS_FILE = "metrics.json"  # {run_or_baseline: {metric: value}}, written by `evaluate`
 QUALITY_METRICS = ("hr@10", "ndcg@10", "mrr")  # columns of the quality table
 BASELINE_LABELS = {"popular": "Most popular", "markov": "Markov chain"}  # metrics.json keys
+ANOMALIES_FILE = "anomalies.parquet"  # one row per user: score, false-alarm rate, reason
+# Columns of the flagged-users table (those the file has), in the order they are shown.
+FLAG_TABLE_COLUMNS = ("user_id", "score", RATE_COLUMN, "flagged", "reason", "events", "seconds")
+ANOMALY_COLUMNS = tuple(c for c in FLAG_TABLE_COLUMNS if c != "flagged")  # read from the file
 
 
 def run_meta(workspace: Workspace, run: str) -> dict[str, Any]:
@@ -189,14 +193,27 @@ def headline(workspace: Workspace, dataset: str, run: str | None) -> Headline:
             result.baseline_name, result.baseline_ndcg = str(best["model"]), float(best["ndcg@10"])
     if (folder / "segments.parquet").is_file():
         result.segments = pq.ParquetFile(folder / "segments.parquet").metadata.num_rows
-    if (folder / "anomalies.parquet").is_file():
-        path = folder / "anomalies.parquet"
+    if (folder / ANOMALIES_FILE).is_file():
+        path = folder / ANOMALIES_FILE
         stored = set(pq.ParquetFile(path).schema_arrow.names)
         columns = ["score"] + ([RATE_COLUMN] if RATE_COLUMN in stored else [])  # older files: none
-        scores = with_flags(pd.read_parquet(path, columns=columns), result.flag_rate)
-        result.scored = len(scores)
-        result.flagged = int(scores["flagged"].sum())
+        flags = flag_summary(pd.read_parquet(path, columns=columns), result.flag_rate)
+        result.scored, result.flagged = flags.scored, flags.flagged
     return result
+
+
+def flag_summary(scores: pd.DataFrame, rate: float) -> FlagSummary:
+    """How many of a run's users are flagged at the false-alarm `rate` (the Home card and the
+    Anomalies page both count here). `scores`: every user's `score`, with or without stored
+    `false_alarm_rate` (older files: computed from the scores, core.analysis.anomaly_flags)."""
+    return summarize(scores, rate)
+
+
+def flagged_top(top: pd.DataFrame, rate: float, n: int) -> pd.DataFrame:
+    """The first `n` rows of `top` (highest scores first) with `flagged` at `rate`, in the
+    columns of FLAG_TABLE_COLUMNS that they have: the Anomalies page's table."""
+    ranked = with_flags(top.head(n), rate)
+    return ranked[[c for c in FLAG_TABLE_COLUMNS if c in ranked]]
 
 
 def named_segments(workspace: Workspace, run: str) -> pd.DataFrame | None:

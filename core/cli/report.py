@@ -58,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from core.reports.build import ReportOptions
     from core.reports.export import write_report
+    from core.reports.request import ReportOptions, ReportRequest
     from core.workspace import Workspace
 
     workspace = Workspace.at(args.workspace)
@@ -69,16 +69,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         funnel_within=args.funnel_within,
         volume_freq=args.freq,
     )
-    return write_report(
-        workspace,
-        dataset,
-        args.out,
-        format=args.format,
+    request = ReportRequest(
+        dataset=dataset,
         run=args.run,
         sections=_split(args.sections),
         segment_filter=args.segment,
         options=options,
     )
+    return write_report(workspace, request, args.out, format=args.format)
 
 
 def _dataset_of_run(workspace: Any, run: str | None) -> str:

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 PAD, MASK, UNK = 0, 1, 2  # reserved ids, identical in every vocabulary
 RESERVED_TOKENS = ("[PAD]", "[MASK]", "[UNK]")
 NUM_RESERVED = len(RESERVED_TOKENS)
+# Fewest real event types for which the next-event-type head is trained: with one type its
+# answer is always right (100%), so its loss teaches nothing and only takes training time.
+MIN_EVENT_TYPES_FOR_HEAD = 2
 # Token of an event that has no item (a search, a page view): an ordinary row of the item
 # vocabulary, always at id NUM_RESERVED when the log has such events, so the model reads it as
 # input ("the user searched") but it is never a next-item target and never recommended.

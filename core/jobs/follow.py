@@ -22,6 +22,12 @@ from core.jobs.files import (
     read_json_or_none,
     status_file,
 )
+from core.progress_record import (
+    JobState,
+    ProgressRecord,
+    RecordVersionError,
+    read_progress_file,
+)
 from core.workspace import Workspace
 
 ACTIVE_STATES = ("starting", "running", "analyzing")
@@ -57,13 +63,16 @@ def job_status(workspace: Workspace, run: str) -> JobStatus:
     failed with the tail of its log, so the UI never spins forever on a dead job.
     """
     record = read_job(workspace, run) or {}
-    status = read_json_or_none(status_file(workspace, run)) or {}
-    if _is_stale(status, record):
-        status = {}  # left by an earlier attempt; the relaunched process has not written yet
-    pid = status.get("pid") or record.get("pid")
+    try:
+        status = read_status(workspace, run)
+    except RecordVersionError as error:  # written by a newer Behavior Lens: say so, follow none
+        return JobStatus(run=run, state="unknown", message=str(error))
+    if status is not None and _is_stale(status, record):
+        status = None  # left by an earlier attempt; the relaunched process has not written yet
+    pid = (status.pid if status else None) or record.get("pid")
     alive = pid is not None and is_alive(int(pid))
-    state = status.get("state") or ("starting" if record else "unknown")
-    message = str(status.get("message") or "")
+    state = (status.state if status else "") or ("starting" if record else "unknown")
+    message = str(status.message or "") if status else ""
     log = log_file(workspace, run)
     if state in ACTIVE_STATES and not alive and (record or status) and not _launching(record, pid):
         state = "failed"  # killed (SIGKILL, OOM, a reboot) or crashed before it could say so
@@ -73,8 +82,8 @@ def job_status(workspace: Workspace, run: str) -> JobStatus:
         run=run,
         state=state,
         pid=int(pid) if pid is not None else None,
-        started=_as_time(status.get("started") or record.get("started")),
-        updated=_as_time(status.get("updated")),
+        started=_as_time((status.started if status else None) or record.get("started")),
+        updated=_as_time(status.updated if status else None),
         message=message,
         alive=alive,
         log_tail=tail,
@@ -82,23 +91,17 @@ def job_status(workspace: Workspace, run: str) -> JobStatus:
     )
 
 
-def read_progress(workspace: Workspace, run: str, since_line: int = 0) -> list[dict[str, Any]]:
-    """Progress events written so far (from line `since_line`); a half-written last line is skipped."""
-    path = progress_file(workspace, run)
-    if not path.is_file():
-        return []
-    events: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle):
-            if number < since_line or not line.endswith("\n"):
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(event, dict):
-                events.append(event)
-    return events
+def read_status(workspace: Workspace, run: str) -> JobState | None:
+    """The job's status.json as a `JobState`, or None while there is none (or it is being
+    rewritten); a newer format is refused (`RecordVersionError`)."""
+    payload = read_json_or_none(status_file(workspace, run))
+    return JobState.from_dict(payload) if payload else None
+
+
+def read_progress(workspace: Workspace, run: str, since_line: int = 0) -> list[ProgressRecord]:
+    """Progress records written so far (from line `since_line`); a half-written last line is
+    skipped, a line of a newer format refused (`RecordVersionError`)."""
+    return read_progress_file(progress_file(workspace, run), since_line)
 
 
 def list_jobs(workspace: Workspace) -> list[JobStatus]:
@@ -132,11 +135,11 @@ def _launching(record: dict[str, Any], pid: Any) -> bool:
     return pid is None and bool(record) and time.time() - started < STARTUP_GRACE
 
 
-def _is_stale(status: dict[str, Any], record: dict[str, Any]) -> bool:
+def _is_stale(status: JobState, record: dict[str, Any]) -> bool:
     """status.json from a previous process of the same run (before a resume) is not this job's."""
-    if not status or not record or status.get("pid") in (None, record.get("pid")):
+    if not record or status.pid in (None, record.get("pid")):
         return False
-    updated = _as_time(status.get("updated"))
+    updated = _as_time(status.updated)
     return updated is None or updated < float(record.get("started", 0.0))
 
 

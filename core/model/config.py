@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from core.training.config import ModelOptions  # the sizes a user chooses, with their defaults
+
 Mode = Literal["causal", "bidirectional"]
 LEGACY = {"scale_ids": False}  # what runs saved before these keys existed were trained with
 
@@ -14,23 +16,24 @@ class ModelConfig:
     """Everything needed to rebuild a `BehaviorTransformer` (vocabulary sizes included).
 
     Defaults are the known-good recipe for sparse e-commerce logs (SASRec with cross-entropy,
-    Klenitskiy & Vasilev 2023): small dim, 2 blocks, heavy dropout.
+    Klenitskiy & Vasilev 2023): small dim, 2 blocks, heavy dropout. The sizes a user may choose
+    take their defaults from `ModelOptions`, the one place they are written.
     """
 
     num_items: int  # item vocabulary size, reserved ids (PAD, MASK, UNK) included
     num_events: int = 4  # event-type vocabulary size, reserved ids included
     num_categories: int = 0  # category vocabulary size; 0 disables the category embedding
-    max_len: int = 50  # longest history the model reads; older events are dropped
-    dim: int = 64  # width of every hidden state
-    layers: int = 2  # number of Transformer blocks
-    heads: int = 1  # attention heads per block; must divide dim
+    max_len: int = ModelOptions.max_len  # longest history the model reads; older events are dropped
+    dim: int = ModelOptions.dim  # width of every hidden state
+    layers: int = ModelOptions.layers  # number of Transformer blocks
+    heads: int = ModelOptions.heads  # attention heads per block; must divide dim
     ffn_mult: int = 4  # feed-forward hidden width = ffn_mult * dim
     dropout: float = 0.3  # dropout on embeddings, attention output and FFN (not on (T, T) maps)
     attn_dropout: float = 0.0  # dropout on attention weights; 0 keeps the fast fused kernel
     gap_buckets: int = 32  # time-gap buckets: 0 = first/unknown, then log2-second buckets
     mode: Mode = "causal"  # "causal" (next-event) or "bidirectional" (masked events)
     item_bias: bool = False  # learn a per-item output bias beside the tied embedding
-    scale_ids: bool = True  # item, event, category embeddings x sqrt(dim) (Vaswani; SASRec)
+    scale_ids: bool = ModelOptions.scale_ids  # id embeddings x sqrt(dim) (Vaswani; SASRec)
     no_item: bool = False  # item id NUM_RESERVED is NO_ITEM (item-less events): read, never ranked
 
     def __post_init__(self) -> None:

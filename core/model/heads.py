@@ -59,8 +59,8 @@ class ItemHead(nn.Module):
 class ClassificationHead(nn.Module):
     """Linear classifier over `num_classes`; the first `reserved` classes are never predicted.
 
-    Used for the next event type (reserved=3: PAD/MASK/UNK), NSP (2 classes), and by issue #4
-    for sequence classification (pooled states) and token tagging (per-position states).
+    Used for the next event type (reserved=NUM_RESERVED: PAD/MASK/UNK), NSP (2 classes), and by
+    issue #4 for sequence classification (pooled states) and token tagging (per-position states).
     """
 
     def __init__(self, dim: int, num_classes: int, reserved: int = 0, dropout: float = 0.0):

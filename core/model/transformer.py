@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.data.vocab import PAD
+from core.data.vocab import NUM_RESERVED, PAD
 from core.model.attention import SelfAttention
 from core.model.config import ModelConfig
 from core.model.dropout import Dropout
@@ -97,7 +97,7 @@ class BehaviorTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.layers))
         self.ln_f = nn.LayerNorm(config.dim)
         self.item_head = ItemHead(self.embed.item, bias=config.item_bias, no_item=config.no_item)
-        self.event_head = ClassificationHead(config.dim, config.num_events, reserved=3)
+        self.event_head = ClassificationHead(config.dim, config.num_events, reserved=NUM_RESERVED)
         self.nsp_head = ClassificationHead(config.dim, 2)
         self.apply(_init_weights)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -47,6 +47,7 @@ from core.reports.omitted import (
     not_chosen,
     paths_omission,
 )
+from core.reports.request import ModelOutputs, ReportOptions, ReportRequest
 from core.workspace import Workspace, read_json
 
 SECTION_KEYS = ("summary", "behaviour", "model", "segments", "anomalies", "new_period")
@@ -58,29 +59,6 @@ RUN_METRICS_FILE = "metrics.json"  # {model_or_baseline: {metric: value}} or {me
 RUN_SEGMENTS_FILE = "segments.parquet"  # one row per segment: segment, name, size, profile…
 RUN_ASSIGNMENTS_FILE = "segment_assignments.parquet"  # one row per user: user_id, segment
 RUN_ANOMALIES_FILE = "anomalies.parquet"  # one row per user or session: user_id, score, reason
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    """Choices for the behaviour analytics; the defaults need no knowledge of the data."""
-
-    funnel_steps: list[str] | None = None  # None: funnels.default_funnel_steps (view→cart→buy)
-    funnel_within: Literal["session", "user"] = "session"  # unit counted by the funnel
-    volume_freq: Literal["minute", "hour", "day", "week"] | None = None  # None: from the span
-    retention_period: Literal["day", "week", "month"] = "week"  # cohort width
-    path_length: int = 3  # steps per path in the top-paths table
-    title: str | None = None  # None: "Behavior Lens report: DATASET"
-
-
-@dataclass(frozen=True)
-class ModelOutputs:
-    """What trained-model analyses produced; every part may be absent."""
-
-    metrics: dict[str, Any] | None = None  # model quality vs baselines
-    segments: pd.DataFrame | None = None  # one row per segment (profile and name)
-    assignments: pd.DataFrame | None = None  # user_id → segment, for segment_filter
-    anomalies: pd.DataFrame | None = None  # user_id, score, reason
-    new_periods: list[dict[str, Any]] | None = None  # drift.json of each scored new period
 
 
 @dataclass
@@ -113,6 +91,19 @@ def load_run_outputs(workspace: Workspace, run: str) -> ModelOutputs:
         )
 
 
+def sections_available(workspace: Workspace, run: str | None) -> list[str]:
+    """The sections a report can hold, from the run folder's files alone (nothing is read):
+    summary and behaviour always, model, segments and anomalies once their files exist."""
+    files = {
+        "model": RUN_METRICS_FILE,
+        "segments": RUN_SEGMENTS_FILE,
+        "anomalies": RUN_ANOMALIES_FILE,
+    }
+    folder = workspace.existing_run_dir(run) if run else None
+    ready = [key for key, name in files.items() if folder and (folder / name).is_file()]
+    return ["summary", "behaviour", *ready]
+
+
 def _new_periods(run_dir: Path) -> list[dict[str, Any]] | None:
     """drift.json of every new period scored with the run (`score`), oldest first; None: none."""
     paths = sorted((run_dir / SCORED_DIR).glob(f"*/{DRIFT_FILE}"), key=lambda p: p.stat().st_mtime)
@@ -124,40 +115,25 @@ def _read_optional(path: Path) -> pd.DataFrame | None:
 
 
 def build_report(
-    workspace: Workspace,
-    dataset: str,
-    run: str | None = None,
-    sections: Sequence[str] | None = None,
-    segment_filter: str | None = None,
-    options: ReportOptions | None = None,
-    outputs: ModelOutputs | None = None,
-    on_progress: ProgressCallback | None = None,
+    workspace: Workspace, request: ReportRequest, on_progress: ProgressCallback | None = None
 ) -> str:
-    """The report as one HTML string. `sections=None` means every section that has content.
+    """The report as one HTML string (see `ReportRequest` for what it shows).
 
-    `outputs` overrides what is read from the run folder (the dashboard passes what it holds).
-    `segment_filter` (a segment id or name) restricts analytics and tables to that segment.
+    `request.outputs` overrides what is read from the run folder (the dashboard passes what it
+    holds); `request.segment_filter` restricts analytics and tables to that segment.
     """
-    html, _ = build_report_parts(
-        workspace, dataset, run, sections, segment_filter, options, outputs, on_progress
-    )
+    html, _ = build_report_parts(workspace, request, on_progress)
     return html
 
 
 def build_report_parts(
-    workspace: Workspace,
-    dataset: str,
-    run: str | None = None,
-    sections: Sequence[str] | None = None,
-    segment_filter: str | None = None,
-    options: ReportOptions | None = None,
-    outputs: ModelOutputs | None = None,
-    on_progress: ProgressCallback | None = None,
+    workspace: Workspace, request: ReportRequest, on_progress: ProgressCallback | None = None
 ) -> tuple[str, dict[str, Any]]:
     """Like `build_report`, also returning {"sections": keys, "tables": {name: DataFrame},
     "omitted": [Omission]}: what the report leaves out (a section or a view) and why."""
-    context = _context(workspace, dataset, run, segment_filter, options, outputs)
-    wanted = _choose_sections(sections)
+    dataset, run = request.dataset, request.run
+    context = _context(workspace, request)
+    wanted = _choose_sections(request.sections)
     keys: list[str] = []
     for key in SECTION_KEYS:  # in report order, so the box lists parts where they would be
         if key in OPTIONAL_SECTIONS and not getattr(context.outputs, OPTIONAL_SECTIONS[key]):
@@ -175,7 +151,7 @@ def build_report_parts(
     progress(ProgressEvent("report", len(keys), len(keys), "done"))
     omitted = _in_report_order(context.omitted)
     boxed = [(o.title, o.reason) for o in omitted]
-    meta = _meta(dataset, run, segment_filter)
+    meta = _meta(dataset, run, request.segment_filter)
     if context.training_label:  # on top, whichever sections are shown
         meta = f"{meta} · {context.training_label}"
     html = render_document(_title(context, dataset), meta, built, boxed)
@@ -190,27 +166,21 @@ def _in_report_order(omitted: list[Omission]) -> list[Omission]:
     return sorted(omitted, key=lambda o: rank.get(o.key, behaviour))
 
 
-def _context(
-    workspace: Workspace,
-    dataset: str,
-    run: str | None,
-    segment_filter: str | None,
-    options: ReportOptions | None,
-    outputs: ModelOutputs | None,
-) -> _Context:
-    folder = workspace.existing_dataset_dir(dataset)
+def _context(workspace: Workspace, request: ReportRequest) -> _Context:
+    folder = workspace.existing_dataset_dir(request.dataset)
+    run, outputs = request.run, request.outputs
     if outputs is None:
         outputs = load_run_outputs(workspace, run) if run is not None else ModelOutputs()
     context = _Context(
         events_path=folder / "events.parquet",
         manifest=read_json(folder / "manifest.json"),
-        options=options or ReportOptions(),
+        options=request.options,
         outputs=outputs,
         run=run,
-        catalog=load_item_catalog(workspace, dataset),
+        catalog=load_item_catalog(workspace, request.dataset),
     )
-    if segment_filter is not None:
-        _apply_segment_filter(context, segment_filter)
+    if request.segment_filter is not None:
+        _apply_segment_filter(context, request.segment_filter)
     if run is not None:
         context.training_label = _training_label(workspace, run)
     return context

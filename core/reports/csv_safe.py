@@ -36,8 +36,13 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """`frame` as UTF-8 CSV (no index, "\\n" line ends), neutralised."""
+    return neutralise_frame(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
 def write_csv_safe(frame: pd.DataFrame, path: str | Path) -> int:
     """Write `frame` as UTF-8 CSV (no index), neutralised, atomically; return the bytes written."""
-    data = neutralise_frame(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    data = csv_bytes(frame)
     atomic_write_bytes(Path(path), data)
     return len(data)

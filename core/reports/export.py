@@ -1,4 +1,5 @@
-"""Write a report to disk: one HTML file, the same report as PDF, or a folder of CSV tables.
+"""Write a report to disk: one HTML file, the same report as PDF, or a folder of CSV tables;
+or the tables as one zip of CSV files (`tables_zip`, the dashboard's download).
 
 The PDF is the HTML report printed by headless Chromium (core.reports.pdf), so both hold the
 same content; the engine is looked up before the report is built, so a missing one fails fast.
@@ -6,34 +7,34 @@ same content; the engine is looked up before the report is built, so a missing o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from core.errors import BehaviorLensError
 from core.progress import ProgressCallback
 from core.reports import FORMATS
-from core.reports.build import ModelOutputs, ReportOptions, build_report_parts
-from core.reports.csv_safe import write_csv_safe
+from core.reports.build import build_report_parts
+from core.reports.csv_safe import csv_bytes, write_csv_safe
 from core.reports.pdf import find_chromium, write_pdf
+from core.reports.request import ReportRequest
 from core.workspace import Workspace, atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Format = Literal["html", "pdf", "csv"]  # one of FORMATS
 
 
 def write_report(
     workspace: Workspace,
-    dataset: str,
+    request: ReportRequest,
     out: str | Path,
     format: Format = "html",
-    run: str | None = None,
-    sections: Sequence[str] | None = None,
-    segment_filter: str | None = None,
-    options: ReportOptions | None = None,
-    outputs: ModelOutputs | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
-    """Build and write the report; return {"out", "bytes", "sections", "not_in_report",
+    """Build and write the report `request` asks for; return {"out", "bytes", "sections", "not_in_report",
     "files"}. `not_in_report` lists each left-out part with its reason and, where a command
     produces it, that command ("how").
 
@@ -45,9 +46,7 @@ def write_report(
     if format == "csv" and out.exists() and not out.is_dir():
         raise BehaviorLensError(f"{out}: --format csv writes a folder of tables; give a folder")
     engine = find_chromium() if format == "pdf" else None  # before minutes of building
-    html, parts = build_report_parts(
-        workspace, dataset, run, sections, segment_filter, options, outputs, on_progress
-    )
+    html, parts = build_report_parts(workspace, request, on_progress)
     summary = {
         "out": str(out),
         "sections": parts["sections"],
@@ -64,3 +63,13 @@ def write_report(
         total += write_csv_safe(table, path)
         files.append(str(path))
     return summary | {"bytes": total, "files": files}
+
+
+def tables_zip(tables: dict[str, pd.DataFrame]) -> bytes:
+    """The report's tables as one zip holding NAME.csv per table, each written as
+    `write_csv_safe` writes it (neutralised cells, UTF-8, no index)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, table in tables.items():
+            archive.writestr(f"{name}.csv", csv_bytes(table))
+    return buffer.getvalue()

@@ -1,114 +1,116 @@
-"""Trainer callbacks: progress (CLI bar, dashboard, progress.jsonl), status.json, checkpoints.
+"""Training callbacks: progress (CLI bar, dashboard, progress.jsonl), status.json, checkpoints,
+best weights kept in memory. They serve pre-training and fine-tuning alike (core.training.loop).
 
-The dashboard runs training as a background process and polls two files in the run folder:
-`progress.jsonl` (one JSON object per line) and `status.json` (overall state).
+The dashboard runs training as a background process and polls two files that
+`core.progress_record.JobFiles` writes: progress.jsonl (one `ProgressRecord` per line) and
+status.json (a `JobState`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from core.progress import ProgressCallback, ProgressEvent
+from core.progress_record import JobFiles, ProgressRecord, now
 from core.training.checkpoint import save_best, save_resume
+from core.training.loop import Callback, TrainLoop
 from core.training.trainer import Trainer
 from core.workspace import atomic_write_json, read_json
+
+__all__ = ["Checkpointer", "KeepBestWeights", "ProgressLog", "StatusFile", "now"]
 
 LOG_LINES_PER_EPOCH = 50  # progress.jsonl lines per epoch, besides one per evaluation
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+class ProgressLog(Callback):
+    """Reports batches and evaluations to `on_progress` and, given `files`, appends them to
+    progress.jsonl as `ProgressRecord`s."""
 
-
-class ProgressFile:
-    """progress.jsonl: one JSON object per line, appended (the dashboard reads it back)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "progress.jsonl"
-
-    def append(self, record: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-
-class ProgressLog:
-    """Reports batches and evaluations to `on_progress` and appends them to progress.jsonl."""
-
-    def __init__(self, run_dir: Path, on_progress: ProgressCallback | None = None) -> None:
-        self.file = ProgressFile(run_dir)
+    def __init__(self, files: JobFiles | None, on_progress: ProgressCallback | None = None) -> None:
+        self.files = files
         self.on_progress = on_progress
 
-    def on_batch_end(self, trainer: Trainer) -> None:
+    def on_batch_end(self, trainer: TrainLoop) -> None:
         every = max(1, trainer.steps_per_epoch // LOG_LINES_PER_EPOCH)
         if trainer.state.batch % every == 0 or trainer.state.batch == trainer.steps_per_epoch:
             self._emit(trainer, val=None)
 
-    def on_epoch_end(self, trainer: Trainer) -> None:
+    def on_epoch_end(self, trainer: TrainLoop) -> None:
         self._emit(trainer, val=trainer.state.val)
 
-    def _emit(self, trainer: Trainer, val: dict[str, Any] | None) -> None:
-        s = trainer.state
-        eta = _eta(s.elapsed, s.step, trainer.total_steps)
-        record = {
-            "stage": "evaluate" if val is not None else "train",
-            "epoch": s.epoch if s.batch == 0 else s.epoch + 1,
-            "epochs": trainer.config.epochs,
-            "step": s.step,
-            "total_steps": trainer.total_steps,
-            "loss": s.last_loss,
-            "val": val,
-            "elapsed": round(s.elapsed, 2),
-            "eta": eta,
-        }
-        self.file.append(record)
+    def _emit(self, trainer: TrainLoop, val: dict[str, Any] | None) -> None:
+        record = progress_record(trainer, val)
+        if self.files is not None:
+            self.files.append(record)
         if self.on_progress is not None:
+            s = trainer.state
             metrics = {"loss": s.last_loss} if s.last_loss is not None else {}
             if val:
-                metrics["val_ndcg@10"] = val.get("ndcg@10")
-            message = f"epoch {record['epoch']}/{trainer.config.epochs}"
-            self.on_progress(ProgressEvent("train", s.step, trainer.total_steps, message, metrics))
+                metrics[f"val_{trainer.selection_name}"] = trainer.selection_metric(val)
+            message = f"epoch {record.epoch}" + (f"/{record.epochs}" if record.epochs else "")
+            self.on_progress(
+                ProgressEvent(trainer.stage, s.step, record.total_steps, message, metrics)
+            )
 
 
-def _eta(elapsed: float, step: int, total: int) -> float | None:
-    if step == 0:
-        return None
-    return round(elapsed / step * max(0, total - step), 1)
+def progress_record(trainer: TrainLoop, val: dict[str, Any] | None) -> ProgressRecord:
+    """Where `trainer` is: a training line, or an evaluation line when `val` is given."""
+    s = trainer.state
+    return ProgressRecord(
+        stage="evaluate" if val is not None else trainer.stage,
+        epoch=s.epochs_begun,
+        epochs=trainer.epochs_planned,
+        step=s.step,
+        total_steps=trainer.steps_expected(),
+        loss=s.last_loss,
+        val=val,
+        elapsed=round(s.elapsed, 2),
+        eta=trainer.eta_seconds(),
+    )
 
 
-class StatusFile:
-    """status.json: {"state", "pid", "started", "updated", "message"}; written atomically."""
+class StatusFile(Callback):
+    """status.json through `files` ({"state", "pid", "started", "updated", "message"}), with
+    the epoch and its validation number after each evaluation."""
 
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
-        self.path = run_dir / "status.json"
-        self.started = now()
-        self.enabled = enabled  # False on torchrun ranks other than 0: one writer
+    def __init__(self, files: JobFiles) -> None:
+        self.files = files
+        self.path = files.status_path
+        self.started = files.started
+        self.enabled = files.enabled  # False on torchrun ranks other than 0: one writer
 
     def write(self, state: str, message: str = "") -> None:
-        if not self.enabled:
-            return
-        atomic_write_json(
-            self.path,
-            {
-                "state": state,
-                "pid": os.getpid(),
-                "started": self.started,
-                "updated": now(),
-                "message": message,
-            },
-        )
+        self.files.write_status(state, message)
 
-    def on_epoch_end(self, trainer: Trainer) -> None:
+    def on_epoch_end(self, trainer: TrainLoop) -> None:
         s = trainer.state
-        ndcg = s.val.get("ndcg@10") if s.val else None
-        self.write("running", f"epoch {s.epoch}/{trainer.config.epochs}, val ndcg@10 {ndcg}")
+        value = trainer.selection_metric(s.val) if s.val else None
+        name = trainer.selection_name
+        of = f"/{trainer.epochs_planned}" if trainer.epochs_planned is not None else ""
+        self.write("running", f"epoch {s.epoch}{of}, val {name} {value}")
 
 
-class Checkpointer:
+class KeepBestWeights(Callback):
+    """Keeps a copy of the weights at each improving evaluation and puts the best back when
+    training ends (fine-tuning: its run folder is written once, from the best weights)."""
+
+    def __init__(self) -> None:
+        self.best: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, trainer: TrainLoop) -> None:
+        if trainer.improved:
+            self.best = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    def on_train_end(self, trainer: TrainLoop) -> None:
+        if self.best is not None:
+            trainer.model.load_state_dict(self.best)
+
+
+class Checkpointer(Callback):
     """Saves the best weights + config.json at improving evaluations, and the resume state at
     every epoch end and when training stops early (cancelled, budget)."""
 

@@ -4,8 +4,8 @@ runs/NAME/model.safetensors   best weights so far (by validation NDCG@10)
 runs/NAME/config.json         model + train config, dataset, vocab hash, metrics; written last
 runs/NAME/resume/             last state for --resume, replaced whole (atomic_directory):
                               model.safetensors, optimizer.safetensors (+ torch RNG), state.json
-runs/NAME/progress.jsonl      one JSON line per progress event (see callbacks)
-runs/NAME/status.json         running | finished | failed | cancelled, for background jobs
+runs/NAME/progress.jsonl      one ProgressRecord per line (core.progress_record)
+runs/NAME/status.json         a JobState: running | finished | failed | cancelled, for pollers
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def save_resume(run_dir: Path, trainer: Trainer, meta: dict[str, Any]) -> None:
             "trainer": asdict(trainer.state),
             "numpy_rng": trainer.rng.bit_generator.state,
             "bf16_matmuls": trainer.bf16_matmuls,  # timed at start-up: may differ next time
+            "loss_choice": trainer.loss_choice.to_dict(),  # timed too: a resume keeps it
             "param_groups": groups,
             **meta,
         }

@@ -1,17 +1,22 @@
-"""Training hyper-parameters: one typed dataclass, saved beside the model config in config.json."""
+"""Training hyper-parameters: typed dataclasses, saved beside the model config in config.json.
+
+Each field is the one place its default and help text live (`setting(default, doc)`): the
+`train` and `finetune` commands make their flags from these fields (core.config_fields), the
+dashboard's job configs and presets name them, and the model config takes its sizes from
+`ModelOptions`. Torch-free, so the CLI builds its parser without importing torch.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from core.config_fields import setting
+
 Objective = Literal["causal", "masked"]
 LossKind = Literal["auto", "full", "sampled"]
+Device = Literal["auto", "cpu", "cuda"]
 
-FULL_SOFTMAX_MAX_ITEMS = 200_000  # auto loss on a GPU: full softmax up to this many items
-CPU_FULL_SOFTMAX_MAX_ITEMS = (
-    10_000  # auto loss on a CPU: beyond this, sampled softmax wins per minute
-)
 
 
 @dataclass
@@ -23,14 +28,15 @@ class ModelOptions:
     0.3 on sparse logs such as Amazon Beauty, where it was measured, 0.2 on dense ones).
     """
 
-    max_len: int = 50  # longest history read, in events (longer did not help: data_sizes)
-    dim: int = 64  # hidden width
-    layers: int = 2  # Transformer blocks
-    heads: int = 1  # attention heads
-    dropout: float | None = (
-        None  # dropout (embeddings, attention output, FFN); None = from the data
+    # longer windows did not help where measured (core.training.data_sizes)
+    max_len: int = setting(50, "longest history read, in events")
+    dim: int = setting(64, "hidden width")
+    layers: int = setting(2, "Transformer blocks")
+    heads: int = setting(1, "attention heads per block; must divide dim")
+    dropout: float | None = setting(
+        None, "dropout on embeddings, attention output and FFN; unset = read off the data"
     )
-    scale_ids: bool = True  # id embeddings x sqrt(dim); False only for ablations
+    scale_ids: bool = setting(True, "id embeddings x sqrt(dim); turn off only for ablations")
 
     def __post_init__(self) -> None:
         from core.model.config import ModelConfig  # lazy: keeps this module free of torch
@@ -49,30 +55,57 @@ class ModelOptions:
 class TrainConfig:
     """How to pre-train. Defaults are the recipe that beats SASRec+ on Amazon Beauty on a CPU."""
 
-    objective: Objective = "causal"  # "causal" (SASRec-style) or "masked" (BERT4Rec-style)
-    nsp: bool = False  # add the next-segment-prediction auxiliary loss
-    nsp_weight: float = 0.1  # weight of the NSP loss against the item loss
-    event_weight: float = 0.1  # weight of the next event-type loss against the item loss
-    mask_ratio: float = 0.2  # masked objective: share of events hidden
-    last_only_prob: float = 0.1  # masked objective: share of sequences hiding only the last event
-    loss: LossKind = "auto"  # item loss; auto = full softmax unless the catalogue is huge
-    negatives: int = 2048  # sampled softmax: shared negatives per batch (logQ-corrected)
-    epochs: int = 60  # upper bound; early stopping usually ends sooner
-    max_minutes: float | None = None  # wall-clock budget; stops after the batch that crosses it
-    batch_size: int = 128  # sequences per step
-    lr: float = 1e-3  # peak AdamW learning rate
-    weight_decay: float = 0.0  # AdamW decay on weight matrices (never on embeddings, norms, biases)
-    warmup_steps: int = 100  # linear warm-up steps (a fixed count: works with --max-minutes)
-    warmup_fraction: float = 0.02  # cap on warm-up as a share of the planned steps
-    min_lr_ratio: float = 0.1  # cosine decays to this share of the peak
-    grad_clip: float = 1.0  # max global gradient norm
-    patience: int = 10  # early stopping: evals without a better val NDCG@10 (once lr < peak / 2)
-    eval_every: int = 1  # evaluate (and checkpoint the best) every N epochs
-    eval_max_users: int | None = 10_000  # validation users (seeded subset) per evaluation
-    seed: int = 0  # seeds weights, data order (seed + epoch), masks and dropout
-    device: str = "auto"  # "auto" (cuda when present), "cpu" or "cuda"
-    amp: bool = True  # bfloat16: autocast on cuda; on a CPU with fast bf16, the item loss matmuls
-    threads: int | None = None  # CPU threads for torch; None = the idle cores, re-measured
+    objective: Objective = setting(
+        "causal", "causal = next event (SASRec-style), masked = hidden events (BERT4Rec-style)"
+    )
+    nsp: bool = setting(False, "add the next-segment-prediction auxiliary loss")
+    nsp_weight: float = setting(0.1, "weight of the NSP loss against the item loss")
+    event_weight: float = setting(0.1, "weight of the next event-type loss against the item loss")
+    mask_ratio: float = setting(0.2, "masked objective: share of events hidden")
+    last_only_prob: float = setting(
+        0.1, "masked objective: share of sequences hiding only the last event"
+    )
+    loss: LossKind = setting(
+        "auto",
+        "item loss: full softmax, sampled softmax, or auto (full while a timed step costs at most "
+        "1.5x the sampled one; core.training.loss_choice)",
+    )
+    negatives: int = setting(2048, "sampled softmax: shared negatives per batch (logQ-corrected)")
+    epochs: int | None = setting(
+        None,
+        "maximum epochs; unset: 60 without a time budget, none with one (the budget ends the "
+        "run; core.training.budget)",
+    )
+    max_minutes: float | None = setting(
+        None,
+        "wall-clock budget in minutes: stops after the batch that crosses it (checkpoint kept)",
+    )
+    batch_size: int = setting(128, "sequences per step")
+    lr: float = setting(1e-3, "peak AdamW learning rate")
+    weight_decay: float = setting(
+        0.0, "AdamW decay on weight matrices (never on embeddings, norms, biases)"
+    )
+    # a fixed count rather than a share, so it works with --max-minutes
+    warmup_steps: int = setting(100, "linear warm-up steps")
+    warmup_fraction: float = setting(0.02, "cap on warm-up as a share of the planned steps")
+    min_lr_ratio: float = setting(0.1, "the cosine schedule decays to this share of the peak lr")
+    grad_clip: float = setting(1.0, "max global gradient norm")
+    patience: int = setting(
+        10, "early stopping: evaluations without a better val NDCG@10 (once lr < peak / 2)"
+    )
+    eval_every: int = setting(1, "evaluate (and checkpoint the best) every N epochs")
+    # None = every validation user (the train command spells it --eval-users 0)
+    eval_max_users: int | None = setting(
+        10_000, "validation users (a seeded subset) per evaluation"
+    )
+    seed: int = setting(0, "random seed: weights, data order (seed + epoch), masks and dropout")
+    device: Device = setting("auto", "auto uses a CUDA GPU when present (with bf16 autocast)")
+    amp: bool = setting(
+        True, "bfloat16: autocast on cuda; on a CPU with fast bf16, the item-loss matmuls"
+    )
+    threads: int | None = setting(
+        None, "CPU threads for torch; unset = the cores idle now, measured again every minute"
+    )
 
     def __post_init__(self) -> None:
         if self.objective not in ("causal", "masked"):
@@ -80,25 +113,12 @@ class TrainConfig:
         if self.loss not in ("auto", "full", "sampled"):
             raise ValueError(f"loss must be 'auto', 'full' or 'sampled', got {self.loss!r}")
         for name in ("epochs", "batch_size", "negatives", "eval_every"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
-
-    def use_sampled_loss(self, num_items: int, on_cpu: bool = False) -> bool:
-        """Full softmax for small catalogues; sampled beyond a device-dependent size.
-
-        On a CPU the full softmax costs n x V per step. On Amazon Beauty (54k items) an epoch
-        with 2048 logQ-corrected negatives runs ~3.5x faster than the full softmax (bf16
-        matmuls on both) and validation NDCG@10 per epoch is within a few percent, so sampled
-        wins per minute there (bench/RESULTS.md).
-        """
-        if self.loss == "auto":
-            limit = CPU_FULL_SOFTMAX_MAX_ITEMS if on_cpu else FULL_SOFTMAX_MAX_ITEMS
-            return num_items > limit
-        return self.loss == "sampled"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,3 +127,48 @@ class TrainConfig:
     def from_dict(cls, payload: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in payload.items() if k in known})
+
+
+@dataclass
+class FineTuneConfig:
+    """How to fine-tune; saved in the new run's config.json. Defaults suit a few thousand labels.
+
+    It lives here, not beside the fine-tuner (core.training.finetune.fit), so that `finetune`
+    builds its flags from these fields without importing torch.
+    """
+
+    epochs: int = setting(20, "maximum epochs; early stopping usually ends sooner")
+    max_minutes: float | None = setting(
+        None, "wall-clock budget in minutes: stops after the batch that crosses it (best kept)"
+    )
+    batch_size: int = setting(64, "windows per step")
+    # constant: fine-tuning runs are short
+    lr: float = setting(5e-4, "AdamW learning rate")
+    weight_decay: float = setting(
+        0.01, "AdamW decay on weight matrices (not embeddings, norms, biases)"
+    )
+    dropout: float | None = setting(None, "encoder dropout; unset = the parent run's rate")
+    head_dropout: float = setting(0.1, "dropout before the classification head")
+    freeze_embeddings: bool = setting(False, "keep the pre-trained input embeddings fixed")
+    freeze_blocks: int = setting(0, "keep the first N Transformer blocks fixed")
+    class_weights: bool = setting(True, "weight classes by inverse frequency (imbalanced labels)")
+    patience: int = setting(3, "epochs without a better validation score before stopping")
+    valid_fraction: float = setting(0.15, "share of users held out for early stopping")
+    test_fraction: float = setting(0.2, "share of users held out for the reported metrics")
+    grad_clip: float = setting(1.0, "max global gradient norm")
+    seed: int = setting(0, "random seed: the split, the head's init, data order and dropout")
+    device: Device = setting("auto", "auto uses a CUDA GPU when present")
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.weight_decay < 0:
+            raise ValueError(
+                f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
+            )
+        if self.freeze_blocks < 0:
+            raise ValueError(f"freeze_blocks must be >= 0, got {self.freeze_blocks}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

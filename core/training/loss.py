@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from core.data.vocab import MIN_EVENT_TYPES_FOR_HEAD, NUM_RESERVED
 from core.model.losses import NegativeSampler
 from core.model.transformer import BehaviorTransformer
 from core.training.config import TrainConfig
@@ -39,7 +40,8 @@ class TrainingLoss(nn.Module):
         self.sampler = sampler  # sampled softmax negatives, or None for the full softmax
         self.bf16_matmuls = bf16_matmuls  # the item loss's big CPU matmuls in bf16
         self.sparse_lookup = sparse_lookup  # see sparse_item_lookup; never under DDP
-        has_events = config.event_weight > 0 and model.config.num_events > 4
+        event_types = model.config.num_events - NUM_RESERVED  # real types, without PAD/MASK/UNK
+        has_events = config.event_weight > 0 and event_types >= MIN_EVENT_TYPES_FOR_HEAD
         self.event_weight = config.event_weight if has_events else 0.0  # 0: event head unused
         self.nsp = config.nsp  # forward then gets segment pairs too
         self.nsp_weight = config.nsp_weight

@@ -49,6 +49,10 @@ class CausalObjective:
     def __init__(self, max_len: int) -> None:
         self.max_len = max_len
 
+    def window_lengths(self, offsets: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """(U,) input positions `make_batch` cuts per user: the key for length bucketing."""
+        return np.maximum(np.minimum(ends - offsets[:-1], self.max_len + 1) - 1, 0)
+
     def make_batch(
         self, flat: FlatInputs, ends: np.ndarray, users: np.ndarray, rng: np.random.Generator
     ) -> ObjectiveBatch:
@@ -71,6 +75,10 @@ class MaskedObjective:
         self.max_len = max_len
         self.mask_ratio = mask_ratio  # share of events hidden in an ordinary sequence
         self.last_only_prob = last_only_prob  # share of sequences that hide only their last event
+
+    def window_lengths(self, offsets: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """(U,) input positions `make_batch` cuts per user: the key for length bucketing."""
+        return np.minimum(ends - offsets[:-1], self.max_len)
 
     def make_batch(
         self, flat: FlatInputs, ends: np.ndarray, users: np.ndarray, rng: np.random.Generator

@@ -47,13 +47,15 @@ def lr_at(
     are not all warm-up). The decay follows whichever is further along: the planned steps, or
     `time_used` (share of a --max-minutes budget spent, None without one), so a time-boxed run
     reaches its low learning rate at the end of the budget instead of stopping near the peak.
+    With a budget and no epoch cap (core.training.budget) the planned steps are only a guess,
+    so the clock alone decides.
     """
     warmup = max(1, min(config.warmup_steps, int(config.warmup_fraction * total_steps)))
     if step < warmup:
         return config.lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, total_steps - warmup)
-    if time_used is not None:
-        progress = max(progress, time_used)
+    if time_used is not None:  # a budget: with no epoch cap the clock alone drives the decay
+        progress = time_used if config.epochs is None else max(progress, time_used)
     progress = min(1.0, progress)
     floor = config.min_lr_ratio
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))

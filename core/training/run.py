@@ -6,7 +6,6 @@ runs/NAME/status.json for pollers and turns SIGTERM into "checkpoint, then exit 
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from core.inference.scoring import ModelScorer
 from core.model.config import ModelConfig
 from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
+from core.progress_record import JobFiles, ProgressRecord
 from core.training import distributed
 from core.training.callbacks import Checkpointer, ProgressLog, StatusFile, now
 from core.training.checkpoint import (
@@ -37,7 +37,8 @@ from core.training.checkpoint import (
 )
 from core.training.config import ModelOptions, TrainConfig
 from core.training.data_sizes import sized_for_data
-from core.training.trainer import Trainer
+from core.training.loss_choice import LossChoice
+from core.training.trainer import Callback, Trainer
 from core.training.windows import vocab_hash
 from core.workspace import Workspace, atomic_write_text
 
@@ -97,7 +98,7 @@ def train_on_sequences(
     options: ModelOptions | None = None,
     resume: bool = False,
     on_progress: ProgressCallback | None = None,
-    extra_callbacks: list[Any] | None = None,
+    extra_callbacks: list[Callback] | None = None,
     more_work: bool = False,
 ) -> dict[str, Any]:
     """Trains (or resumes) a run; returns {"run", "epochs", "best_epoch", "val", "seconds", ...}.
@@ -117,7 +118,9 @@ def train_on_sequences(
             chosen, choices = sized_for_data(sequences, options or ModelOptions())
             model_config = model_config_for(sequences, chosen, train_config.objective)
             sized = [asdict(choice) for choice in choices]
-        trainer = _build_trainer(sequences, model_config, train_config, context)
+        saved_loss = state.get("loss_choice") if state is not None else None
+        loss_choice = LossChoice.from_dict(saved_loss) if saved_loss else None
+        trainer = _build_trainer(sequences, model_config, train_config, context, loss_choice)
         if state is not None:
             if state.get("vocab_hash") != vocab_hash(sequences):
                 raise BehaviorLensError(
@@ -126,10 +129,11 @@ def train_on_sequences(
             restore_resume(run_dir, trainer, state)
             if context.is_main:
                 _trim_progress(run_dir / "progress.jsonl", trainer.state.step)
-        status = StatusFile(run_dir, enabled=context.is_main)  # rank 0 alone writes files
+        files = JobFiles.in_folder(run_dir, enabled=context.is_main)  # rank 0 alone writes
+        status = StatusFile(files)
         meta = _meta_builder(run_dir.name, dataset, sequences, status.started, sized)
         trainer.callbacks = [
-            ProgressLog(run_dir, on_progress),
+            ProgressLog(files, on_progress),
             Checkpointer(run_dir, meta),
             status,
             *(extra_callbacks or []),
@@ -147,6 +151,7 @@ def train_on_sequences(
         "stopped": final.stop_reason or "completed",
         "seconds": round(time.monotonic() - started, 1),
         "sized_from_data": sized,  # sizes read off the data (dropout), each with its reason
+        "item_loss": trainer.loss_choice.to_dict(),  # full or sampled softmax, and why
         **throughput(trainer),
     }
 
@@ -205,10 +210,11 @@ def _trim_progress(path: Path, step: int) -> None:
     kept = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = ProgressRecord.from_json(line)
+        except (ValueError, TypeError):
             continue
-        if line.endswith("\n") and isinstance(record, dict) and record.get("step", 0) <= step:
+        trained = record.stage in ("train", "evaluate") and (record.step or 0) > step
+        if line.endswith("\n") and not trained:
             kept.append(line)
     atomic_write_text(path, "".join(kept))
 
@@ -218,13 +224,16 @@ def _build_trainer(
     model_config: ModelConfig,
     config: TrainConfig,
     context: distributed.DistContext | None = None,
+    loss_choice: LossChoice | None = None,
 ) -> Trainer:
     context = context or distributed.DistContext()
     torch.manual_seed(config.seed)  # the same initial weights on every rank
     device = distributed.device_for(context, resolve_device(config.device))
     model = BehaviorTransformer(model_config).to(device)
     validator = _validator(sequences, config, context)
-    return Trainer(model, sequences, config, evaluator=validator, dist_context=context)
+    return Trainer(
+        model, sequences, config, evaluator=validator, dist_context=context, loss_choice=loss_choice
+    )
 
 
 def _validator(
@@ -271,6 +280,7 @@ def _meta_builder(
             "step": s.step,
             "history": s.history,
             "sized_from_data": sized,
+            "item_loss": trainer.loss_choice.to_dict(),
             "created": created,
             "updated": now(),
         }

@@ -14,9 +14,8 @@ import math
 
 import numpy as np
 
+from core.training.bucketing import SORT_WINDOW, bucketed_batches
 from core.training.distributed import DistContext
-
-SORT_CHUNK = 64  # batches per length-sorted chunk: enough to trim padding, little order bias
 
 
 class DistributedBatchSampler:
@@ -43,15 +42,9 @@ class DistributedBatchSampler:
     def global_batches(self, epoch: int) -> list[np.ndarray]:
         """User batches of one epoch: shuffled by (seed, epoch), similar lengths together."""
         rng = np.random.default_rng([self.seed, epoch, 1])
-        users = rng.permutation(self.users)
-        lengths = self.lengths[users]
-        size, chunk = self.batch_size, self.batch_size * SORT_CHUNK
-        batches = []
-        for i in range(0, len(users), chunk):
-            part = users[i : i + chunk][np.argsort(-lengths[i : i + chunk], kind="stable")]
-            batches += [part[j : j + size] for j in range(0, len(part), size)]
-        batches = [batches[k] for k in rng.permutation(len(batches))]
-        return [b for b in batches if len(b) >= self.context.world]  # every rank gets a user
+        lengths = self.lengths[self.users]  # (U,)
+        order = bucketed_batches(lengths, self.batch_size, rng, SORT_WINDOW, self.context.world)
+        return [self.users[batch] for batch in order]  # every rank gets a user
 
     def shard(self, batch: np.ndarray) -> np.ndarray:
         """This rank's users of a global batch: every world-th, starting at its rank."""

@@ -21,6 +21,7 @@ from core.data.sequences import EventSequences
 from core.errors import BehaviorLensError, InputError
 
 DAY_MS = 86_400_000
+CHURN_DAYS = 14.0  # churn: days without activity after the cut-off that count as churned
 LABEL_KEYS = ("user_id", "session_id", "src_row")  # accepted first-column names of a label CSV
 
 

@@ -1,6 +1,6 @@
-"""One explicit training loop; progress, evaluation, early stopping and checkpoints hook in
-through callbacks (minGPT style), so a CLI bar or a dashboard can watch without the core
-importing any UI.
+"""Pre-training on the shared loop (core.training.loop): what is particular to it is here,
+the objective's batches, the item loss, the learning-rate schedule and validation NDCG@10;
+progress, evaluation, early stopping and checkpoints hook in through callbacks (minGPT style).
 
 Determinism: epoch e's data order comes from (seed, e) alone, and the mask/dropout RNGs are
 re-seeded from (seed, e) when an epoch starts, so a run resumed at a checkpoint replays exactly
@@ -13,10 +13,9 @@ DistributedDataParallel and each rank trains on its slice of every global batch
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,9 +27,12 @@ from core.faults import fault_point
 from core.model.losses import NegativeSampler
 from core.model.precision import cpu_bf16_matmul_is_faster
 from core.model.transformer import BehaviorTransformer
+from core.training.budget import LR_DECAYED, planned_epochs
 from core.training.config import TrainConfig
-from core.training.distributed import DistContext, broadcast, max_over_ranks
+from core.training.distributed import DistContext, broadcast
+from core.training.loop import STOP_CODES, Callback, TrainLoop, TrainState
 from core.training.loss import TrainingLoss
+from core.training.loss_choice import LossChoice, choose_by_timing, decided
 from core.training.objectives import (
     CausalObjective,
     MaskedObjective,
@@ -43,44 +45,14 @@ from core.training.sampler import DistributedBatchSampler
 from core.training.threads import ThreadRecheck, set_training_threads
 from core.training.windows import FlatInputs, training_ends
 
-STOP_CODES = (None, "budget", "early_stopping", "cancelled")  # stronger reasons win across ranks
+__all__ = ["STOP_CODES", "Callback", "TrainState", "Trainer", "clip_gradients"]
+
+# Validation metrics or None. Under torchrun it runs on every rank, so it may share the work
+# (evaluate with a context); rank 0's result wins.
+Evaluator = Callable[[BehaviorTransformer], dict[str, Any] | None]
 
 
-@dataclass
-class TrainState:
-    """Where training is; saved with each resume checkpoint (JSON-able)."""
-
-    epoch: int = 0  # epochs completed
-    batch: int = 0  # batches completed within the current epoch
-    step: int = 0  # optimizer steps completed
-    best_metric: float = -math.inf  # best validation NDCG@10 so far
-    best_epoch: int = -1  # epoch (1-based count) of the best evaluation
-    bad_evals: int = 0  # evaluations since the last improvement
-    elapsed: float = 0.0  # training seconds, summed over resumed sessions
-    last_loss: float | None = None  # loss of the last batch
-    val: dict[str, Any] = field(default_factory=dict)  # metrics of the last evaluation
-    best_val: dict[str, Any] = field(default_factory=dict)  # metrics of the best evaluation
-    history: list[dict[str, Any]] = field(default_factory=list)  # one entry per evaluation
-    stop_reason: str | None = None  # None, "early_stopping", "budget" or "cancelled"
-    sequences: int = 0  # sequences trained on, all ranks together
-    step_seconds: float = 0.0  # this rank's seconds inside training steps (no evaluation)
-    data_seconds: float = 0.0  # of those, building batches (objective + NSP pairs) from arrays
-
-
-class Callback(Protocol):
-    """Hooks the trainer calls; implement any subset (missing methods are skipped)."""
-
-    def on_batch_end(self, trainer: Trainer) -> None: ...
-
-    def on_epoch_end(self, trainer: Trainer) -> None: ...
-
-
-# Callable[[BehaviorTransformer], dict | None]: validation metrics or None. Under torchrun it
-# runs on every rank, so it may share the work (evaluate with a context); rank 0's result wins.
-Evaluator = Any
-
-
-class Trainer:
+class Trainer(TrainLoop):
     """Pre-trains a `BehaviorTransformer` on the training part of leave-one-out sequences."""
 
     def __init__(
@@ -88,18 +60,20 @@ class Trainer:
         model: BehaviorTransformer,
         sequences: EventSequences,
         config: TrainConfig,
-        callbacks: list[Any] | None = None,
+        callbacks: list[Callback] | None = None,
         evaluator: Evaluator | None = None,
         dist_context: DistContext | None = None,
+        loss_choice: LossChoice | None = None,
     ) -> None:
+        """`loss_choice`: full or sampled softmax decided before (a resumed run's); None =
+        the config's `loss`, timed here when it is "auto" (core.training.loss_choice)."""
         self.model, self.config = model, config
-        self.dist = dist_context or DistContext()  # torchrun: this rank's share of each batch
+        self._init_loop(callbacks, dist_context)  # torchrun: this rank's share of each batch
+        self.stage, self.selection_name, self.eval_every = "train", "ndcg@10", config.eval_every
         self.device = next(model.parameters()).device
-        self.thread_recheck = None  # on a CPU: follows the idle cores during long runs
         if self.device.type == "cpu":
             set_training_threads(config.threads)
-            self.thread_recheck = ThreadRecheck(config.threads)
-        self.callbacks = list(callbacks or [])
+            self.thread_recheck = ThreadRecheck(config.threads)  # follows the idle cores
         self.evaluator = evaluator
         self.flat = FlatInputs.from_sequences(sequences, model.config.gap_buckets)
         self.first_real_item = sequences.item_vocab.first_real_id  # lower ids are never targets
@@ -111,7 +85,6 @@ class Trainer:
         self.batches = DistributedBatchSampler(
             self.users, lengths, config.batch_size, config.seed, self.dist
         )
-        self.sampler = self._sampler(sequences)
         self.bf16_matmuls = (
             config.amp and self.device.type == "cpu" and cpu_bf16_matmul_is_faster()
         )  # the item loss's big CPU matmuls in bf16 (autocast covers cuda)
@@ -119,63 +92,30 @@ class Trainer:
             model,
             config,
             self.first_real_item,
-            self.sampler,
+            None,
             self.bf16_matmuls,
             sparse_lookup=self.device.type == "cpu" and not self.dist.active,
         )
+        self._negatives = self._negative_sampler(sequences)
+        self.sampler: NegativeSampler | None = None  # set by use_loss
+        self.loss_choice = loss_choice or self._choose_item_loss(len(sequences.item_vocab))
+        self.use_loss(self.loss_choice)
         self.step_loss = _parallel(self.loss, self.dist, self.device)  # DDP under torchrun
         self.optimizer = build_optimizer(model, config, self.device)
-        self.state = TrainState()
         self.steps_per_epoch = len(self.batches)
-        self.total_steps = self.steps_per_epoch * config.epochs
+        self.total_steps = self.steps_per_epoch * planned_epochs(config.epochs, config.max_minutes)
         self.rng = np.random.default_rng([config.seed, 0])
-        self.improved = False  # set at each evaluation for the checkpoint callback
-        self._stop: str | None = None
-        self._budget_from = 0.0
         self._lr = 0.0  # learning rate of the last step (early stopping waits for the decay)
-
-    def request_stop(self, reason: str) -> None:
-        """Ask the loop to stop after the current batch (e.g. SIGTERM -> "cancelled")."""
-        self._stop = reason
-
-    def fit(self) -> TrainState:
-        """Runs until the epochs are done, early stopping, the time budget, or a stop request."""
-        self.model.train()
-        started = time.monotonic() - self.state.elapsed
-        self._budget_from = self.state.elapsed  # the budget counts this session only
-        while self.state.epoch < self.config.epochs and self._stop is None:
-            self._run_epoch(started)
-            if self.state.batch == 0 or self._stop == "budget":
-                self._evaluate()
-                self._notify("on_epoch_end")
-        self.state.stop_reason = self._stop
-        self._notify("on_train_end")
-        return self.state
-
-    def _run_epoch(self, started: float) -> None:
-        batches = self.epoch_batches(self.state.epoch)
-        if self.state.batch == 0:
-            self._seed_epoch(self.state.epoch)
-        for users in batches[self.state.batch :]:
-            self.state.last_loss = self.train_step(self.batches.shard(users))
-            self.state.sequences += len(users)
-            self.state.batch += 1
-            self.state.step += 1
-            self.state.elapsed = time.monotonic() - started
-            self._notify("on_batch_end")
-            if self.thread_recheck is not None:
-                self.thread_recheck.maybe_update()
-            if self._over_budget():
-                self._stop = self._stop or "budget"
-            self._agree_on_stop()
-            if self._stop is not None:
-                return
-        self.state.epoch += 1
-        self.state.batch = 0
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """Global user batches of one epoch (see `DistributedBatchSampler.global_batches`)."""
         return self.batches.global_batches(epoch)
+
+    def start_epoch(self, epoch: int) -> None:
+        self._seed_epoch(epoch)
+
+    def train_batch(self, batch: np.ndarray) -> float:
+        return self.train_step(self.batches.shard(batch))
 
     @property
     def parallel_engine(self) -> str | None:
@@ -215,70 +155,22 @@ class Trainer:
         """Item loss (+ event-type loss, + NSP) of a batch, in this process (no DDP)."""
         return self.loss(*self.make_batches(users))
 
-    def _evaluate(self) -> None:
-        """Validation every `eval_every` epochs and when stopping early, tracking NDCG@10."""
-        epoch = self.state.epoch
-        due = epoch % self.config.eval_every == 0 or epoch == self.config.epochs
-        if not (due or self._stop is not None):
-            self.improved = False
-            return
+    def validate(self) -> dict[str, Any] | None:
+        """Leave-one-out validation metrics; under torchrun rank 0's, on every rank."""
         metrics = self.evaluator(self.model) if self.evaluator is not None else None
-        self._record(broadcast(metrics, self.dist))  # rank 0's result; every rank records
+        return broadcast(metrics, self.dist)
 
-    def _record(self, metrics: dict[str, Any] | None) -> None:
-        metric = float(metrics.get("ndcg@10", 0.0)) if metrics else math.inf
-        self.state.val = dict(metrics or {})
-        self.state.history.append(
-            {
-                "epoch": self.state.epoch,
-                "step": self.state.step,
-                "loss": self.state.last_loss,
-                **self.state.val,
-            }
-        )
-        self.improved = metric > self.state.best_metric or metrics is None
-        if self.improved:
-            self.state.best_metric, self.state.best_epoch = metric, self.state.epoch
-            self.state.best_val = dict(self.state.val)
-            self.state.bad_evals = 0
-            return
-        if self._lr > 0.5 * self.config.lr:
-            return  # near the peak rate validation plateaus; it improves as the rate decays
-        self.state.bad_evals += 1
-        if self.state.bad_evals >= self.config.patience and self._stop is None:
-            self._stop = "early_stopping"
+    def selection_metric(self, metrics: dict[str, Any]) -> float:
+        return float(metrics.get("ndcg@10", 0.0))
+
+    def may_stop_early(self) -> bool:
+        """Near the peak rate validation plateaus; it improves as the rate decays."""
+        return self._lr <= LR_DECAYED * self.config.lr
 
     def _seed_epoch(self, epoch: int) -> None:
         rank = self.dist.rank  # each rank masks and drops out its own share differently
         torch.manual_seed(self.config.seed * 1_000_003 + epoch + 7_919 * rank)
         self.rng = np.random.default_rng([self.config.seed, epoch, 2, rank])
-
-    def _agree_on_stop(self) -> None:
-        """torchrun: a stop on any rank (budget, cancel, early stop) stops every rank, with the
-        strongest reason, at the same step."""
-        if not self.dist.active:
-            return
-        code = STOP_CODES.index(self._stop) if self._stop in STOP_CODES else 0
-        agreed = max_over_ranks(code, self.dist)
-        if agreed:
-            self._stop = STOP_CODES[agreed]
-
-    def _budget_used(self) -> float | None:
-        """Share of this session's --max-minutes budget spent, or None without a budget."""
-        budget = self.config.max_minutes
-        if budget is None:
-            return None
-        return (self.state.elapsed - self._budget_from) / max(budget * 60.0, 1e-9)
-
-    def _over_budget(self) -> bool:
-        used = self._budget_used()
-        return used is not None and used > 1.0
-
-    def _notify(self, hook: str) -> None:
-        for callback in self.callbacks:
-            method = getattr(callback, hook, None)
-            if method is not None:
-                method(self)
 
     def _trainable_users(self) -> np.ndarray:
         lengths = self.ends - self.flat.offsets[:-1]
@@ -289,13 +181,51 @@ class Trainer:
             )
         return users
 
-    def _sampler(self, sequences: EventSequences) -> NegativeSampler | None:
+    def _negative_sampler(self, sequences: EventSequences) -> NegativeSampler:
         num_items = len(sequences.item_vocab)
-        if not self.config.use_sampled_loss(num_items, on_cpu=self.device.type == "cpu"):
-            return None
         counts = np.bincount(self.flat.items[train_mask(sequences)], minlength=num_items)
         counts[: sequences.item_vocab.first_real_id] = 0  # NO_ITEM is never a useful negative
         return NegativeSampler(counts, self.config.negatives).to(self.device)
+
+    def use_loss(self, choice: LossChoice) -> None:
+        """Trains from now on with the full or the sampled softmax, as `choice` says."""
+        self.loss_choice = choice
+        self.sampler = self._negatives if choice.sampled else None
+        self.loss.sampler = self.sampler
+
+    def _choose_item_loss(self, num_items: int) -> LossChoice:
+        """The user's loss, the full softmax when the catalogue is no larger than the sampled
+        step's negatives, else the one that wins a timing on a real batch (rank 0's verdict)."""
+        kind, negatives = self.config.loss, self.config.negatives
+        real_items = num_items - self.first_real_item
+        if kind != "auto":
+            return decided(kind == "sampled", f"{kind} softmax, as set")
+        if real_items <= negatives:
+            return decided(
+                False, f"full softmax: {real_items:,} items, no more than the {negatives:,} "
+                "negatives a sampled step would score",
+            )  # fmt: skip
+        choice = choose_by_timing(self._timed_step(), list(self.model.parameters()), self.device)
+        return broadcast(choice, self.dist)
+
+    def _timed_step(self) -> Callable[[bool], torch.Tensor]:
+        """The loss of a typical batch (median length) with the sampled or the full softmax.
+
+        Its masks come from their own generator, so timing leaves the run's draws untouched.
+        """
+        batches = self.epoch_batches(0)
+        longest = [int(self.batches.lengths[b].max()) for b in batches]
+        users = self.batches.shard(batches[int(np.argsort(longest)[len(longest) // 2])])
+        rng = np.random.default_rng([self.config.seed, 99])
+        batch = self.objective.make_batch(self.flat, self.ends, users, rng)
+        pairs = self.nsp.make_batch(self.flat, self.ends, users, rng) if self.nsp else None
+
+        def step(sampled: bool) -> torch.Tensor:
+            self.loss.sampler = self._negatives if sampled else None
+            with self._autocast():
+                return self.loss(batch, pairs)
+
+        return step
 
     def _autocast(self) -> torch.autocast:
         on_cuda = self.device.type == "cuda" and self.config.amp

@@ -6,13 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis import anomaly_flags, run_info
-from core.analysis.anomaly_flags import RATE_COLUMN
 from core.analysis.result_tables import sample_notes
 from dashboard import state
 from dashboard.components import charts, insights, widgets
 
 MAX_TOP = 200  # most anomalous users the table can list
-COLUMNS = ("user_id", "score", RATE_COLUMN, "reason", "events", "seconds")  # read for them
 
 ws = state.workspace()
 st.title("Anomalies")
@@ -51,8 +49,9 @@ rate = st.select_slider(
     "Smaller flags fewer, stronger anomalies.",
 )
 # Every user's score, but only the MAX_TOP highest rows with their reasons (200k users at scale).
-table = state.anomaly_table(str(ws.root), run, state.outputs_stamp(ws, run), MAX_TOP, COLUMNS)
-flags = anomaly_flags.summarize(table.scores, rate)
+stamps = state.outputs_stamp(ws, run)
+table = state.anomaly_table(str(ws.root), run, stamps, MAX_TOP, run_info.ANOMALY_COLUMNS)
+flags = run_info.flag_summary(table.scores, rate)
 if flags.flagged:
     st.markdown(f"**{flags.sentence()}**")
 else:
@@ -71,9 +70,7 @@ top = st.slider(
     key=f"ano_top_{run}",
     help=f"Up to the {MAX_TOP} most unusual of the {flags.scored:,} scored users.",
 )
-ranked = anomaly_flags.with_flags(table.top.head(top), rate)
-wanted = ("user_id", "score", RATE_COLUMN, "flagged", "reason", "events", "seconds")
-shown = ranked[[c for c in wanted if c in ranked]]
+shown = run_info.flagged_top(table.top, rate, top)
 if flags.scored > top:
     st.caption(f"Showing the top {top} of {flags.scored:,} scored users, highest score first.")
 st.dataframe(

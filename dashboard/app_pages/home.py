@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.analysis import run_info
 from core.analysis.anomaly_flags import format_rate
-from dashboard import state
+from dashboard import analytics_cache, state
 from dashboard.components import charts, widgets
 
 ws = state.workspace()
@@ -73,7 +73,7 @@ left, right = st.columns(2)
 with left, widgets.friendly_errors("Event volume"):
     stamp = state.dataset_stamp(ws, dataset)
     unit = state.time_support(root, dataset, stamp).unit
-    volume = state.analytic(root, dataset, stamp, "volume", (("freq", unit),))
+    volume = analytics_cache.event_volume(root, dataset, stamp, unit)
     st.plotly_chart(charts.volume_chart(volume, unit), key="home_volume")
 with right:
     quality = state.quality(root, run, state.outputs_stamp(ws, run)) if run else None

@@ -13,6 +13,10 @@ from core.data.vocab import NUM_RESERVED
 from dashboard import state
 from dashboard.components import charts, insights, model_views, widgets
 
+# Window positions the what-if start leaves free, so a few appended events still fit in the
+# model's max_len without pushing the start of the session out of view.
+WHAT_IF_ROOM = 5
+
 ws = state.workspace()
 root = str(ws.root)
 st.title("Predict")
@@ -31,7 +35,8 @@ with c1:
 top_k = c2.slider("How many", 3, 20, 8, key="pred_top_k")
 
 
-single_type = event_types_note(list(sequences.event_vocab.tokens[NUM_RESERVED:]))
+event_types = list(sequences.event_vocab.tokens[NUM_RESERVED:])  # the log's own, no PAD/MASK/UNK
+single_type = event_types_note(event_types)
 
 
 def _show(result: object, key: str, note: str, stacked: bool = False) -> None:
@@ -66,7 +71,8 @@ st.caption(
     "Start from the user's last session, append hypothetical events, and compare the model's "
     "expectations before and after (typed sessions are read with 30 s between events)."
 )
-base = tuple(session_steps(sequences, user_id, max_steps=context.loaded.model_config.max_len - 5))
+start_steps = context.loaded.model_config.max_len - WHAT_IF_ROOM
+base = tuple(session_steps(sequences, user_id, max_steps=start_steps))
 what_if_key = f"{state.WHAT_IF}_{context.run}_{user_id}"
 appended: list[tuple[str, str]] = state.get(what_if_key, [])
 st.markdown(
@@ -74,10 +80,9 @@ st.markdown(
     + _steps_text(base[-8:])
     + (f" (last 8 of {len(base)})" if len(base) > 8 else "")
 )
-events = list(sequences.event_vocab.tokens[3:])
 suggested = [str(i) for i in now.items["item"]] if now is not None else []
 c1, c2, c3 = st.columns([2, 2, 1])
-event = c1.selectbox("Event", events, key=f"pred_wi_event_{context.run}")
+event = c1.selectbox("Event", event_types, key=f"pred_wi_event_{context.run}")
 item = c2.selectbox(
     "Item (top predictions, or type any item id)",
     suggested,

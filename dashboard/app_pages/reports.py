@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import io
-import tempfile
-import zipfile
-from pathlib import Path
 
 import streamlit as st
 
 from core.analysis import run_info, runs_table
-from core.reports.build import build_report_parts
-from core.reports.csv_safe import write_csv_safe
+from core.reports.build import build_report_parts, sections_available
+from core.reports.export import tables_zip
 from core.reports.pdf import PdfEngineMissing, find_chromium, html_to_pdf
+from core.reports.request import ReportRequest
 from dashboard import state
 from dashboard.components import insights, widgets
 
@@ -50,15 +47,7 @@ if run:
     widgets.training_warning(ws, run)
 segments = run_info.named_segments(ws, run) if run else None
 # Which run sections exist, from the files alone: the tables are read only to build the report.
-available = ["summary", "behaviour"] + [
-    key
-    for key, file in (
-        ("model", state.METRICS_FILE),
-        ("segments", state.SEGMENTS_FILE),
-        ("anomalies", state.ANOMALIES_FILE),
-    )
-    if run and insights.has_outputs(ws, run, file)
-]
+available = sections_available(ws, run)
 sections = st.multiselect(
     "Sections", available, default=available, format_func=SECTIONS.get, key=f"rep_sections_{run}"
 )
@@ -78,22 +67,12 @@ if st.button("Build report", type="primary", key="rep_build", disabled=not secti
         outputs = insights.outputs(ws, run) if run else None
         if outputs is not None and segments is not None:
             outputs = dataclasses.replace(outputs, segments=segments)
-        html, parts = build_report_parts(
-            ws, dataset, run=run, sections=sections, segment_filter=segment, outputs=outputs
+        request = ReportRequest(
+            dataset, run=run, sections=sections, segment_filter=segment, outputs=outputs
         )
+        html, parts = build_report_parts(ws, request)
         built = {"html": html, "tables": parts["tables"], "dataset": dataset, "run": run}
         state.put(state.REPORT, built)
-
-
-def csv_zip(tables: dict) -> bytes:
-    """The report's tables as a zip of spreadsheet-safe CSVs (core.reports.csv_safe)."""
-    buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(buffer, "w") as archive:
-        for name, table in tables.items():
-            path = Path(tmp) / f"{name}.csv"
-            write_csv_safe(table, path)
-            archive.write(path, arcname=path.name)
-    return buffer.getvalue()
 
 
 report = state.get(state.REPORT)
@@ -123,7 +102,7 @@ if report and (report["dataset"], report.get("run")) == (dataset, run):  # never
     tables = report["tables"]
     c3.download_button(
         "Download CSV tables (zip)",
-        lambda: csv_zip(tables),  # zipped when clicked: every user's rows at scale
+        lambda: tables_zip(tables),  # zipped when clicked: every user's rows at scale
         file_name=f"{dataset}-tables.zip",
         mime="application/zip",
         key="rep_dl_csv",

@@ -4,7 +4,7 @@ progress, and the drill-down to a user's timeline."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -14,8 +14,11 @@ from core.workspace import Workspace
 from dashboard import state
 from dashboard.components import widgets
 
+if TYPE_CHECKING:
+    from core.reports.request import ModelOutputs
 
-def outputs(ws: Workspace, run: str) -> Any:
+
+def outputs(ws: Workspace, run: str) -> ModelOutputs:
     """The run's ModelOutputs (metrics, segments, assignments, anomalies), cached by file mtimes.
 
     Every row of every table: for building a report. Pages that show a few rows or a map read

@@ -15,13 +15,13 @@ from core.analysis.funnels import default_funnel_steps
 from core.analysis.retention import retention_matrix
 from core.analysis.view_notes import PATHS_MERGED_NOTE, event_types_note
 from core.workspace import Workspace
-from dashboard import state
+from dashboard import analytics_cache, state
 from dashboard.components import charts, widgets
 
 
-def _analytic(ws: Workspace, dataset: str, kind: str, **params: object) -> object:
-    stamp = state.dataset_stamp(ws, dataset)
-    return state.analytic(str(ws.root), dataset, stamp, kind, tuple(sorted(params.items())))
+def _at(ws: Workspace, dataset: str) -> tuple[str, str, float]:
+    """(root, dataset, stamp): the first arguments of every cached analytic in `analytics_cache`."""
+    return str(ws.root), dataset, state.dataset_stamp(ws, dataset)
 
 
 def when(value: object) -> str:
@@ -85,9 +85,9 @@ def overview(ws: Workspace, dataset: str, key: str) -> None:
     )
     if time.note():
         st.caption(time.note())
-    volume = _analytic(ws, dataset, "volume", freq=freq)
+    volume = analytics_cache.event_volume(*_at(ws, dataset), freq)
     st.plotly_chart(charts.volume_chart(volume, freq), key=f"{key}_volume")
-    summary = _analytic(ws, dataset, "summary")
+    summary = analytics_cache.data_summary(*_at(ws, dataset))
     left, right = st.columns(2)
     single = event_types_note(list(summary.event_mix["event"]))
     if single:
@@ -101,7 +101,7 @@ def overview(ws: Workspace, dataset: str, key: str) -> None:
 
 
 def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:
-    events = _analytic(ws, dataset, "events")
+    events = analytics_cache.event_types(*_at(ws, dataset))
     single = event_types_note(events)
     if single:
         st.info(single)
@@ -118,13 +118,13 @@ def funnel_builder(ws: Workspace, dataset: str, key: str) -> None:
     if not steps:
         st.info("Pick at least one event type.")
         return
-    frame = _analytic(ws, dataset, "funnel", steps=tuple(steps), within=within)
+    frame = analytics_cache.funnel(*_at(ws, dataset), tuple(steps), within)
     st.plotly_chart(charts.funnel_chart(frame), key=f"{key}_chart")
     st.dataframe(frame, hide_index=True, key=f"{key}_table")
 
 
 def paths(ws: Workspace, dataset: str, key: str) -> None:
-    events = _analytic(ws, dataset, "events")
+    events = analytics_cache.event_types(*_at(ws, dataset))
     left, middle, right = st.columns(3)
     start = left.selectbox("Start at", ["(first event)", *events], key=f"{key}_start_{dataset}")
     length = middle.slider("Steps", 2, 6, 3, key=f"{key}_length")
@@ -133,14 +133,8 @@ def paths(ws: Workspace, dataset: str, key: str) -> None:
     if single and level == "event":
         st.info(single)
         return
-    result = _analytic(
-        ws,
-        dataset,
-        "paths",
-        length=length,
-        level=level,
-        start_event=None if start == "(first event)" else start,
-    )
+    start_event = None if start == "(first event)" else start
+    result = analytics_cache.top_paths(*_at(ws, dataset), length, level, start_event)
     if result.links.empty:
         st.info("No paths of that shape in this dataset.")
         return
@@ -151,7 +145,7 @@ def paths(ws: Workspace, dataset: str, key: str) -> None:
 
 def retention(ws: Workspace, dataset: str, key: str) -> None:
     period = st.radio("Cohort period", ["week", "day", "month"], horizontal=True, key=f"{key}_p")
-    long = _analytic(ws, dataset, "retention", period=period)
+    long = analytics_cache.retention(*_at(ws, dataset), period)
     if long.empty:
         st.info("Not enough history for retention cohorts.")
         return

@@ -8,7 +8,7 @@ job again from disk.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import get_args
 
 import pandas as pd
 import streamlit as st
@@ -17,13 +17,15 @@ from core import jobs
 from core.analysis import runs_table
 from core.errors import analyst_text
 from core.jobs import DERIVED_TARGETS, FineTuneJobConfig
-from core.training.config import ModelOptions
+from core.jobs.config import finetune_knobs, preset_knobs
+from core.progress_record import ProgressRecord, RecordVersionError
+from core.training.config import Objective
 from core.workspace import Workspace
 from dashboard import state
 from dashboard.components import charts, widgets
 
 POLL_SECONDS = 1.0  # how often the monitor re-reads a running job's files
-VAL_METRICS = ("hr@10", "ndcg@10", "mrr")  # validation metrics drawn as curves
+VAL_METRICS = ("hr@10", "ndcg@10", "mrr", "roc_auc", "accuracy", "score")  # drawn as curves
 STATE_ICONS = {  # Material icons: emoji render as empty boxes in some browsers (Debian Chromium)
     "starting": ":material/hourglass_top:",
     "running": ":material/directions_run:",
@@ -46,69 +48,87 @@ def launch_form(ws: Workspace, dataset: str, key: str) -> jobs.TrainJobConfig | 
         )
         or "quick demo"
     )
-    preset = jobs.TRAIN_PRESETS[preset_name]
+    start = preset_knobs(preset_name)  # the preset over the trainer's defaults
     c1, c2, c3, c4 = st.columns(4)
     objective = c1.radio(
         "Objective",
-        ["causal", "masked"],
+        get_args(Objective),
+        index=get_args(Objective).index(start["objective"]),
         key=f"{key}_objective",
         help="causal: predict the next event (SASRec) · masked: fill in hidden events (BERT4Rec)",
     )
-    epochs = c2.number_input("Epochs", 1, 1000, preset["epochs"], key=f"{key}_epochs_{preset_name}")
+    epochs = c2.number_input(
+        "Max epochs",
+        1,
+        10_000,
+        start["epochs"],
+        placeholder="the time budget decides",
+        key=f"{key}_epochs_{preset_name}",
+        help="Leave empty to train until the time budget is spent (or progress stops).",
+    )
     minutes = c3.number_input(
         "Time budget (min)",
         0.5,
         600.0,
-        float(preset["max_minutes"]),
+        float(start["max_minutes"]),
         step=0.5,
         key=f"{key}_minutes_{preset_name}",
     )
     dim = c4.selectbox(
         "Model width",
         [16, 32, 64, 128],
-        index=[16, 32, 64, 128].index(preset.get("dim", ModelOptions.dim)),
+        index=[16, 32, 64, 128].index(start["dim"]),
         key=f"{key}_dim_{preset_name}",
     )
     default_name = f"{dataset}-{preset_name.split()[0]}-{time.strftime('%H%M%S')}"
     run = st.text_input("Run name", value=default_name, key=f"{key}_run_{dataset}_{preset_name}")
     if not st.button("Start training", type="primary", key=f"{key}_start"):
         return None
-    knobs = {**preset, "epochs": int(epochs), "max_minutes": float(minutes), "dim": int(dim)}
+    chosen = {
+        "epochs": int(epochs) if epochs is not None else None,
+        "max_minutes": float(minutes),
+        "dim": int(dim),
+    }
+    knobs = {**jobs.TRAIN_PRESETS[preset_name], **chosen}  # the preset's other knobs kept
     return jobs.TrainJobConfig(dataset=dataset, run=run.strip(), objective=objective, **knobs)
 
 
-def progress_frame(events: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per progress event with step, loss and flattened validation metrics."""
+def progress_frame(records: list[ProgressRecord]) -> pd.DataFrame:
+    """One row per training or evaluation record: step, epoch, loss, elapsed and the validation
+    metrics drawn as curves (analysis steps have no curve)."""
     rows = []
-    events = [e for e in events if e.get("stage") != "analyze"]  # analysis steps: no curve
-    for number, event in enumerate(events):
+    for number, record in enumerate(r for r in records if r.stage != "analyze"):
         row = {
-            k: v for k, v in event.items() if isinstance(v, int | float) and not isinstance(v, bool)
+            "step": record.step if record.step is not None else number + 1,
+            "total_steps": record.total_steps,
+            "epoch": record.epoch,
+            "loss": record.loss,
+            "elapsed": record.elapsed,
         }
-        for name in ("val", "metrics"):
-            if isinstance(event.get(name), dict):
-                row.update({f"val {k}": v for k, v in event[name].items() if k in VAL_METRICS})
-        row.setdefault("step", number + 1)
-        rows.append(row)
+        row.update({f"val {k}": v for k, v in (record.val or {}).items() if k in VAL_METRICS})
+        rows.append({k: v for k, v in row.items() if v is not None})
     return pd.DataFrame(rows)
 
 
-def _fraction(last: dict[str, Any]) -> float | None:
-    pairs = (("analysis_step", "analysis_steps"), ("step", "total_steps"), ("done", "total"))
-    for done, total in pairs:
-        if isinstance(last.get(done), int | float) and last.get(total):
-            return min(1.0, max(0.0, last[done] / last[total]))
-    return None
+def _fraction(last: ProgressRecord | None) -> float | None:
+    return last.fraction if last is not None else None
 
 
-def _eta_text(last: dict[str, Any]) -> str:
-    eta = last.get("eta", last.get("eta_seconds"))
-    if not isinstance(eta, int | float):
+def _eta_text(last: ProgressRecord | None) -> str:
+    if last is None or last.eta is None:
         return ""
-    minutes, seconds = divmod(int(eta), 60)
+    minutes, seconds = divmod(int(last.eta), 60)
     return (
         f" · about {minutes} min {seconds:02d} s left" if minutes else f" · about {seconds} s left"
     )
+
+
+def _progress_label(last: ProgressRecord | None, status: jobs.JobStatus) -> str:
+    if last is None:
+        return status.state
+    if last.stage == "analyze" and status.active:
+        return f"analysing: {last.message}"
+    return f"epoch {last.epoch}" if last.epoch is not None else status.state
 
 
 def runs_for_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -188,18 +208,19 @@ def _default_control(ws: Workspace, dataset: str, runs: list[str], key: str) -> 
 def monitor(ws: Workspace, run: str, key: str) -> None:
     """Status, progress bar, ETA, curves, and cancel/resume for one job."""
     status = jobs.job_status(ws, run)
-    events = jobs.read_progress(ws, run)
-    last = events[-1] if events else {}
+    try:
+        records = jobs.read_progress(ws, run)
+    except RecordVersionError as error:
+        st.warning(str(error))
+        records = []
+    last = records[-1] if records else None
     icon = STATE_ICONS.get(status.state, ":material/help:")
     st.markdown(f"**{icon} {run}** — {status.state}{_eta_text(last) if status.active else ''}")
     if status.message:
         st.caption(analyst_text(status.message))
     fraction = 1.0 if status.state == "finished" else _fraction(last)
-    label = f"epoch {last['epoch']}" if "epoch" in last else status.state
-    if last.get("stage") == "analyze" and status.active:
-        label = f"analysing: {last.get('message', '')}"
-    st.progress(fraction or 0.0, text=label)
-    frame = progress_frame(events)
+    st.progress(fraction or 0.0, text=_progress_label(last, status))
+    frame = progress_frame(records)
     if not frame.empty and "loss" in frame:
         val_columns = [c for c in frame.columns if c.startswith("val ")]
         left, right = st.columns(2)
@@ -281,8 +302,11 @@ def finetune_form(
         key=f"{key}_target",
         help=" · ".join(f"{k}: {v}" for k, v in TARGET_HELP.items()),
     )
-    epochs = c3.number_input("Epochs", 1, 200, 5, key=f"{key}_epochs")
-    minutes = c4.number_input("Time budget (min)", 0.5, 600.0, 2.0, step=0.5, key=f"{key}_minutes")
+    start = finetune_knobs()  # the dashboard's short preset over the fine-tuner's defaults
+    epochs = c3.number_input("Epochs", 1, 200, start["epochs"], key=f"{key}_epochs")
+    minutes = c4.number_input(
+        "Time budget (min)", 0.5, 600.0, start["max_minutes"], step=0.5, key=f"{key}_minutes"
+    )
     st.caption(TARGET_HELP[target] + " Compared with a bag-of-events logistic regression.")
     default_name = f"{parent}-{target.split('-')[0]}-{time.strftime('%H%M%S')}"
     run = st.text_input("Run name", value=default_name, key=f"{key}_run_{parent}_{target}")

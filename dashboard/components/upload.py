@@ -7,8 +7,6 @@ from that file on disk.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import uuid
 from dataclasses import replace
@@ -18,12 +16,13 @@ from typing import Any, BinaryIO
 import pandas as pd
 import streamlit as st
 
+from core import fs_atomic
 from core.data.ingest import IngestOptions, ingest, ingest_warnings, preview
 from core.data.mapping import MappingPreview
 from core.data.mapping_checks import MappingIssue, check_mapping
 from core.data.store import load_manifest
 from core.progress import ProgressEvent
-from core.workspace import Workspace
+from core.workspace import Workspace, safe_file_name, safe_name
 from dashboard import state
 from dashboard.components import widgets
 
@@ -56,24 +55,20 @@ def _tab_folder(ws: Workspace) -> Path:
 def save_upload(stream: BinaryIO, filename: str, folder: Path) -> Path:
     """Copy an uploaded file to disk in 16 MB chunks (never `.getvalue()`: no second copy).
 
-    Written under a temp name and renamed, so a half-copied upload is never ingested.
+    Saved under `core.workspace.safe_file_name` (never a path outside `folder`), written under
+    a temp name and renamed (`core.fs_atomic.replacing`), so a half-copied upload is never
+    ingested.
     """
-    # Only the last part, only safe characters, no leading dot (".." would be the parent folder).
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).name).lstrip(".") or "upload"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / safe
-    partial = folder / f".{safe}.partial"
+    target = folder / safe_file_name(filename)
     stream.seek(0)
-    with open(partial, "wb") as out:
+    with fs_atomic.replacing(target) as partial, open(partial, "wb") as out:
         shutil.copyfileobj(stream, out, length=UPLOAD_CHUNK)
-    os.replace(partial, target)
     return target
 
 
 def dataset_name_for(filename: str) -> str:
-    """A valid dataset name proposed from an uploaded file's name."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(filename).stem).strip("._-")
-    return (stem or "dataset")[:100]
+    """A valid dataset name proposed from an uploaded file's name (`core.workspace.safe_name`)."""
+    return safe_name(Path(filename).stem, "dataset")
 
 
 def saved_upload(

@@ -1,14 +1,16 @@
-"""Fine-tuning loop: train a `FineTuneModel` on labelled windows, early-stop on held-out users.
+"""Fine-tuning: train a `FineTuneModel` on labelled windows, early-stop on held-out users.
 
-One explicit loop (AdamW, class-weighted cross-entropy, gradient clipping); after each epoch the
-validation users are scored and the best weights kept, as in RecBole's fit. The test users are
-touched once, at the end, by `predict`. Progress goes to `on_progress` like every long core task.
+It runs on pre-training's loop (core.training.loop) with the same callbacks: what is its own
+here is the batches (shuffled windows), the step (AdamW, class-weighted cross-entropy, gradient
+clipping) and the validation (classification metrics, selected on ROC-AUC). After each epoch the
+validation users are scored and the best weights kept (`KeepBestWeights`), as in RecBole's fit.
+The test users are touched once, at the end, by `predict`.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,51 +18,16 @@ import torch
 import torch.nn.functional as F
 
 from core.data.sequences import EventSequences
-from core.progress import ProgressCallback, ProgressEvent
-from core.training.config import TrainConfig
+from core.training.callbacks import KeepBestWeights
+from core.training.config import FineTuneConfig, TrainConfig
 from core.training.finetune.examples import TRAIN, VALID, Examples
 from core.training.finetune.metrics import classification_metrics, selection_score
 from core.training.finetune.model import FineTuneModel
+from core.training.loop import Callback, TrainLoop
 from core.training.optim import build_optimizer
 from core.training.windows import FlatInputs, gather, window_index
 
 PREDICT_BATCH = 256  # windows per forward pass when scoring
-
-
-@dataclass
-class FineTuneConfig:
-    """How to fine-tune; saved in the new run's config.json. Defaults suit a few thousand labels."""
-
-    epochs: int = 20  # upper bound; early stopping usually ends sooner
-    max_minutes: float | None = None  # wall-clock budget; stops after the batch that crosses it
-    batch_size: int = 64  # windows per step
-    lr: float = 5e-4  # AdamW learning rate (constant: fine-tuning runs are short)
-    weight_decay: float = 0.01  # AdamW decay on weight matrices (not embeddings, norms, biases)
-    dropout: float | None = None  # encoder dropout override; None keeps the parent's rate
-    head_dropout: float = 0.1  # dropout before the classification head
-    freeze_embeddings: bool = False  # keep the input embeddings as pre-trained
-    freeze_blocks: int = 0  # keep the first N Transformer blocks as pre-trained
-    class_weights: bool = True  # weight classes by inverse frequency (imbalanced labels)
-    patience: int = 3  # epochs without a better validation score before stopping
-    valid_fraction: float = 0.15  # share of users held out for early stopping
-    test_fraction: float = 0.2  # share of users held out for the reported metrics
-    grad_clip: float = 1.0  # max global gradient norm
-    seed: int = 0  # seeds the split, the head's init, data order and dropout
-    device: str = "auto"  # "auto" (cuda when present), "cpu" or "cuda"
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise ValueError(
-                f"lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
-            )
-        if self.freeze_blocks < 0:
-            raise ValueError(f"freeze_blocks must be >= 0, got {self.freeze_blocks}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -75,8 +42,11 @@ class FitHistory:
     epochs_log: list[dict[str, Any]] = field(default_factory=list)  # loss + val score per epoch
 
 
-class FineTuner:
-    """Trains `model` on the TRAIN examples, keeps the weights that score best on VALID."""
+class FineTuner(TrainLoop):
+    """Trains `model` on the TRAIN examples, keeps the weights that score best on VALID.
+
+    `callbacks` (progress, status) are called after the loop's own: the epoch log and the
+    best-weights keeper."""
 
     def __init__(
         self,
@@ -86,65 +56,60 @@ class FineTuner:
         num_classes: int,
         config: FineTuneConfig,
         token_labels: np.ndarray | None = None,
-        on_progress: ProgressCallback | None = None,
+        callbacks: list[Callback] | None = None,
     ) -> None:
         self.model, self.config, self.parts = model, config, parts
+        self.log = FitLog()
+        self._init_loop([self.log, KeepBestWeights(), *(callbacks or [])], None)
+        self.stage, self.selection_name, self.eval_every = "finetune", "score", 1
         self.num_classes = num_classes
         self.token_labels = token_labels  # (N,) per-row classes for token tasks, else None
-        self.on_progress = on_progress
         self.device = next(model.parameters()).device
         self.flat = FlatInputs.from_sequences(sequences, model.encoder.config.gap_buckets)
         decay = TrainConfig(lr=config.lr, weight_decay=config.weight_decay)  # optimizer settings
         self.optimizer = build_optimizer(model, decay, self.device)
         self.class_weight = self._class_weight()
+        self.steps_per_epoch = math.ceil(len(parts[TRAIN]) / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
 
-    def fit(self) -> FitHistory:
-        """Epochs until done, early stopping, or the time budget; then restores the best weights."""
-        history, started = FitHistory(), time.monotonic()
-        budget = self.config.max_minutes
-        deadline = started + 60.0 * budget if budget is not None else None
-        best: dict[str, torch.Tensor] | None = None
-        bad = 0
-        for epoch in range(self.config.epochs):
-            loss, over = self._train_epoch(epoch, deadline)
-            score = selection_score(self.evaluate(self.parts[VALID]))
-            history.epochs, history.seconds = epoch + 1, time.monotonic() - started
-            history.epochs_log.append({"epoch": epoch + 1, "loss": loss, "val_score": score})
-            self._report(epoch + 1, loss, score)
-            if score > history.best_score:
-                history.best_score, history.best_epoch, bad = score, epoch + 1, 0
-                best = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            else:
-                bad += 1
-            if bad >= self.config.patience or over:
-                history.stop_reason = "budget" if over else "early_stopping"
-                break
-        if best is not None:
-            self.model.load_state_dict(best)
-        return history
+    @property
+    def history(self) -> FitHistory:
+        """What `fit` did (epochs until done, early stopping, or the time budget); after it,
+        the best weights are back in the model."""
+        state = self.state
+        return FitHistory(
+            epochs=state.epochs_begun,
+            best_epoch=self.log.best_epoch,
+            best_score=state.best_metric,
+            stop_reason=state.stop_reason or "completed",
+            seconds=state.elapsed,
+            epochs_log=self.log.epochs,
+        )
 
-    def _train_epoch(self, epoch: int, deadline: float | None) -> tuple[float, bool]:
-        """One pass over the training windows; (mean loss, whether the time budget ran out).
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """Shuffled windows of the TRAIN users; the order comes from (seed, epoch) alone."""
+        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(self.parts[TRAIN]))
+        size = self.config.batch_size
+        return [order[i : i + size] for i in range(0, len(order), size)]
 
-        The budget is checked after every batch, so a huge epoch cannot overrun it.
-        """
-        self.model.train()
+    def start_epoch(self, epoch: int) -> None:
+        self.model.train()  # validation left it in eval mode
         torch.manual_seed(self.config.seed * 1_000_003 + epoch)
-        train = self.parts[TRAIN]
-        order = np.random.default_rng([self.config.seed, epoch]).permutation(len(train))
-        losses = []
-        for i in range(0, len(order), self.config.batch_size):
-            batch = train.take(order[i : i + self.config.batch_size])
-            logits, targets = self._logits_and_targets(batch)
-            loss = F.cross_entropy(logits, targets, weight=self.class_weight)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            losses.append(float(loss.detach()))
-            if deadline is not None and time.monotonic() > deadline:
-                return float(np.mean(losses)), True
-        return (float(np.mean(losses)) if losses else float("nan")), False
+
+    def train_batch(self, batch: np.ndarray) -> float:
+        logits, targets = self._logits_and_targets(self.parts[TRAIN].take(batch))
+        loss = F.cross_entropy(logits, targets, weight=self.class_weight)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def validate(self) -> dict[str, Any]:
+        return self.evaluate(self.parts[VALID])
+
+    def selection_metric(self, metrics: dict[str, Any]) -> float:
+        return selection_score(metrics)
 
     def predict(self, examples: Examples) -> tuple[np.ndarray, np.ndarray]:
         """(labels (n,), probabilities (n, C)) over sequences or labelled events, eval mode."""
@@ -189,14 +154,25 @@ class FineTuner:
         weight = len(labels) / (self.num_classes * np.maximum(counts, 1.0))  # (C,) balanced
         return torch.tensor(weight, dtype=torch.float32, device=self.device)
 
-    def _report(self, epoch: int, loss: float, score: float) -> None:
-        if self.on_progress is not None:
-            self.on_progress(
-                ProgressEvent(
-                    "finetune",
-                    epoch,
-                    self.config.epochs,
-                    f"epoch {epoch}/{self.config.epochs}",
-                    {"loss": loss, "val_score": score},
-                )
-            )
+
+class FitLog(Callback):
+    """Fine-tuning's epoch log for config.json: mean batch loss and validation score per epoch,
+    and the (1-based) epoch whose weights are kept."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, Any]] = []
+        self.best_epoch = 0
+        self._losses: list[float] = []
+
+    def on_batch_end(self, trainer: TrainLoop) -> None:
+        if trainer.state.last_loss is not None:
+            self._losses.append(trainer.state.last_loss)
+
+    def on_epoch_end(self, trainer: TrainLoop) -> None:
+        epoch = trainer.state.epochs_begun
+        loss = float(np.mean(self._losses)) if self._losses else float("nan")
+        score = trainer.selection_metric(trainer.state.val)
+        self.epochs.append({"epoch": epoch, "loss": loss, "val_score": score})
+        self._losses = []
+        if trainer.improved:
+            self.best_epoch = epoch

@@ -26,7 +26,9 @@ from core.errors import BehaviorLensError
 from core.inference.loading import FORMAT_VERSION, LoadedRun, load_run, resolve_device
 from core.model.transformer import BehaviorTransformer
 from core.progress import ProgressCallback
+from core.progress_record import JobFiles
 from core.training import targets as tg
+from core.training.callbacks import ProgressLog, StatusFile
 from core.training.finetune.examples import (
     TEST,
     TRAIN,
@@ -41,6 +43,7 @@ from core.training.finetune.examples import (
 )
 from core.training.finetune.fit import FineTuneConfig, FineTuner, FitHistory
 from core.training.finetune.model import FineTuneModel
+from core.training.loop import Callback
 from core.training.windows import vocab_hash
 from core.workspace import Workspace, atomic_directory, atomic_write_json
 
@@ -110,8 +113,12 @@ def finetune_encoder(
     targets: tg.SequenceTargets | tg.TokenTargets,
     config: FineTuneConfig,
     on_progress: ProgressCallback | None = None,
+    files: JobFiles | None = None,
 ) -> FineTuneResult:
-    """Fine-tunes a copy of `encoder` on `targets`; scores it and the baseline on test users."""
+    """Fine-tunes a copy of `encoder` on `targets`; scores it and the baseline on test users.
+
+    Progress goes to `on_progress` and, given `files`, to a progress file and status file
+    through the training callbacks, as in pre-training."""
     token = isinstance(targets, tg.TokenTargets)
     max_len = encoder.config.max_len
     examples = (
@@ -138,8 +145,12 @@ def finetune_encoder(
     if config.dropout is not None:
         model.set_dropout(config.dropout)
     labels = targets.labels if token else None
-    tuner = FineTuner(model, sequences, parts, len(targets.classes), config, labels, on_progress)
-    history = tuner.fit()
+    callbacks: list[Callback] = [ProgressLog(files, on_progress)]
+    if files is not None:
+        callbacks.append(StatusFile(files))
+    tuner = FineTuner(model, sequences, parts, len(targets.classes), config, labels, callbacks)
+    tuner.fit()
+    history = tuner.history
     baseline = _baseline(sequences, parts, targets, config)
     return FineTuneResult(
         model,
@@ -196,8 +207,11 @@ def finetune_run(
     spec: TargetSpec,
     config: FineTuneConfig,
     on_progress: ProgressCallback | None = None,
+    files: JobFiles | None = None,
 ) -> dict[str, Any]:
-    """Loads PARENT, fine-tunes on the target, writes runs/NAME; returns the CLI summary."""
+    """Loads PARENT, fine-tunes on the target, writes runs/NAME; returns the CLI summary.
+
+    `files`: where a background job reports progress and status (core.jobs.finetune_worker)."""
     from core.data.store import events_path, load_sequences
 
     run_dir = workspace.run_dir(name)
@@ -211,7 +225,7 @@ def finetune_run(
     loaded.check_vocab(sequences)
     events_file = events_path(workspace, loaded.dataset) if spec.labels else None
     targets = build_targets(sequences, spec, events_file)
-    result = finetune_encoder(loaded.model, sequences, targets, config, on_progress)
+    result = finetune_encoder(loaded.model, sequences, targets, config, on_progress, files)
     meta = _meta(loaded, name, target_name, sequences, result, config)
     save_finetuned(run_dir, result, meta)
     summary = {
