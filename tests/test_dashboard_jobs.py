@@ -250,7 +250,27 @@ def test_finetune_job_status_lives_in_the_jobs_folder(workspace, fake_python) ->
     assert [s.run for s in jobs.list_jobs(workspace)] == ["ft"]  # the status file is no job
     with pytest.raises(BehaviorLensError, match="already training"):
         start_finetune(workspace, config, python=fake_python)
-    with pytest.raises(BehaviorLensError, match="fine-tuning job"):
-        jobs.resume(workspace, "ft")
     assert jobs.cancel(workspace, "ft")
     assert jobs.wait(workspace, "ft", timeout=30).state == "failed"  # killed without reporting
+
+
+def test_a_stopped_finetune_job_starts_again_with_its_knobs(
+    workspace, fake_python, monkeypatch
+) -> None:
+    """A fine-tune writes its run only when done, so resuming one restarts it from its parent
+    with the knobs it was launched with."""
+    from core.jobs import FineTuneJobConfig, start_finetune
+
+    workspace.run_dir("parent").mkdir(parents=True)
+    (workspace.run_dir("parent") / "config.json").write_text("{}")
+    monkeypatch.setenv("FAKE_MODE", "crash")  # the worker dies at once: a failed job
+    config = FineTuneJobConfig(parent="parent", run="ft", target="churn", epochs=3)
+    first = start_finetune(workspace, config, python=fake_python)
+    assert jobs.wait(workspace, "ft", timeout=30).state == "failed"
+    again = jobs.resume(workspace, "ft", python=fake_python)
+    record = jobs.read_job(workspace, "ft")
+    assert record["kind"] == "finetune" and again.pid != first.pid
+    assert jobs.job_config(workspace, "ft") == config
+    command = record["command"]
+    assert "core.jobs.finetune_worker" in command and "--resume" not in command
+    assert command[command.index("--epochs") + 1] == "3" and "--churn-days" in command

@@ -94,19 +94,27 @@ def spawn(
     return job_status(workspace, run)
 
 
-def job_config(workspace: Workspace, run: str) -> TrainJobConfig:
+def job_config(workspace: Workspace, run: str) -> TrainJobConfig | FineTuneJobConfig:
     """The config a job was launched with (to resume it with the same knobs)."""
     record = read_job(workspace, run)
     if record is None or "config" not in record:
         raise NotFoundError(f"no launched job for run {run!r} in {workspace.root}")
-    if record.get("kind", "train") != "train":
-        raise BehaviorLensError(f"run {run!r} is a fine-tuning job: start it again instead")
+    if record.get("kind", "train") == "finetune":
+        return FineTuneJobConfig(**record["config"])
     return TrainJobConfig(**record["config"])
 
 
 def resume(workspace: Workspace, run: str, python: str | None = None) -> JobStatus:
-    """Relaunch a stopped job with its original knobs plus `--resume`."""
-    return start_training(workspace, job_config(workspace, run), resume=True, python=python)
+    """Relaunch a stopped job with its original knobs.
+
+    Pre-training continues from its last checkpoint (`--resume`). Fine-tuning starts again
+    from its parent run: it writes its run folder only when it finishes, so a stopped one has
+    nothing to continue from, and its minutes-long budget makes a restart the honest resume.
+    """
+    config = job_config(workspace, run)
+    if isinstance(config, FineTuneJobConfig):
+        return start_finetune(workspace, config, python=python)
+    return start_training(workspace, config, resume=True, python=python)
 
 
 def cancel(workspace: Workspace, run: str) -> bool:

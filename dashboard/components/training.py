@@ -239,12 +239,9 @@ def _controls(ws: Workspace, status: jobs.JobStatus, key: str) -> None:
     if status.active and st.button("Cancel", key=f"{key}_cancel"):
         jobs.cancel(ws, status.run)
         st.toast(f"Stopping {status.run}: it saves a checkpoint first.")
-    resumable = (jobs.read_job(ws, status.run) or {}).get("kind", "train") == "train"
-    if (
-        resumable
-        and status.state in ("cancelled", "failed")
-        and st.button("Resume", key=f"{key}_resume")
-    ):
+    fine_tune = (jobs.read_job(ws, status.run) or {}).get("kind") == "finetune"
+    label = "Start again" if fine_tune else "Resume"  # a fine-tune restarts from its parent
+    if status.state in ("cancelled", "failed") and st.button(label, key=f"{key}_resume"):
         with widgets.friendly_errors("Resume failed"):
             jobs.resume(ws, status.run)
             state.follow_job(status.run)
