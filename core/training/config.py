@@ -18,7 +18,6 @@ LossKind = Literal["auto", "full", "sampled"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
-
 @dataclass
 class ModelOptions:
     """The model sizes a user may choose; vocabulary sizes come from the data.
