@@ -66,6 +66,7 @@ def test_a_catalogue_no_larger_than_the_negatives_gets_the_full_softmax_untimed(
     trainer = _trainer(negatives=2048)
     assert not trainer.loss_choice.sampled and trainer.loss_choice.full_ms is None
     assert trainer.loss.sampler is None and "no more than" in trainer.loss_choice.reason
+    assert trainer._negatives is None  # no item counting for a loss that never samples
 
 
 def test_the_users_loss_is_kept_and_auto_is_timed_on_a_real_batch() -> None:

@@ -96,7 +96,8 @@ class Trainer(TrainLoop):
             self.bf16_matmuls,
             sparse_lookup=self.device.type == "cpu" and not self.dist.active,
         )
-        self._negatives = self._negative_sampler(sequences)
+        self._sequences = sequences  # the caller's; counted for negatives only if a step needs them
+        self._negatives: NegativeSampler | None = None
         self.sampler: NegativeSampler | None = None  # set by use_loss
         self.loss_choice = loss_choice or self._choose_item_loss(len(sequences.item_vocab))
         self.use_loss(self.loss_choice)
@@ -181,16 +182,21 @@ class Trainer(TrainLoop):
             )
         return users
 
-    def _negative_sampler(self, sequences: EventSequences) -> NegativeSampler:
-        num_items = len(sequences.item_vocab)
-        counts = np.bincount(self.flat.items[train_mask(sequences)], minlength=num_items)
-        counts[: sequences.item_vocab.first_real_id] = 0  # NO_ITEM is never a useful negative
-        return NegativeSampler(counts, self.config.negatives).to(self.device)
+    def _negative_sampler(self) -> NegativeSampler:
+        """Popularity negatives of the sampled softmax; built once, the first time it is used
+        (counting a 100M-event log's items is wasted on a run that trains with the full one)."""
+        if self._negatives is None:
+            sequences = self._sequences
+            num_items = len(sequences.item_vocab)
+            counts = np.bincount(self.flat.items[train_mask(sequences)], minlength=num_items)
+            counts[: sequences.item_vocab.first_real_id] = 0  # NO_ITEM is never a useful negative
+            self._negatives = NegativeSampler(counts, self.config.negatives).to(self.device)
+        return self._negatives
 
     def use_loss(self, choice: LossChoice) -> None:
         """Trains from now on with the full or the sampled softmax, as `choice` says."""
         self.loss_choice = choice
-        self.sampler = self._negatives if choice.sampled else None
+        self.sampler = self._negative_sampler() if choice.sampled else None
         self.loss.sampler = self.sampler
 
     def _choose_item_loss(self, num_items: int) -> LossChoice:
@@ -221,7 +227,7 @@ class Trainer(TrainLoop):
         pairs = self.nsp.make_batch(self.flat, self.ends, users, rng) if self.nsp else None
 
         def step(sampled: bool) -> torch.Tensor:
-            self.loss.sampler = self._negatives if sampled else None
+            self.loss.sampler = self._negative_sampler() if sampled else None
             with self._autocast():
                 return self.loss(batch, pairs)
 
