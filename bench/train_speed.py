@@ -6,12 +6,15 @@ achieved GFLOP/s within 3x of this machine's measured matmul throughput.
 
     .venv/bin/python -m bench.train_speed [--steps 60] [--warmup 5] [--device cpu|cuda]
         [--data beauty|sample] [--batches today bucketed] [--window N] [--clock wall|process]
+        [--item-updates dense rows]
 
 Issue #15 (no compute on padding): `--batches today bucketed` times our trainer twice, on
 today's batch order (the trainer's sampler) and on `core.training.bucketing.bucketed_batches`
 with `--window` batches per length-sorted window (0 = the whole epoch), and reports the
 non-padding events per second and the padding share of each. `--clock process` counts this
 process's CPU seconds instead of wall time, for a machine other jobs keep busy.
+`--item-updates dense rows` times the old dense AdamW step on the item table against lazy rows
+(core.training.lazy_rows), everything else equal.
 
 Both sides run a fixed number of optimizer steps after warm-up, batch building included, in
 alternating slices so that load from other work on a shared machine hits both alike. Our steps
@@ -122,6 +125,7 @@ class OursRunner:
         threads: int,
         batches: str = "today",
         window: int | None = None,
+        item_updates: str = "auto",
     ) -> None:
         from core.model import BehaviorTransformer, ModelConfig
         from core.training.config import TrainConfig
@@ -137,7 +141,13 @@ class OursRunner:
             heads=HEADS,
         )
         model = BehaviorTransformer(config).to(device)
-        train_config = TrainConfig(batch_size=BATCH, device=str(device), loss=loss, threads=threads)
+        train_config = TrainConfig(
+            batch_size=BATCH,
+            device=str(device),
+            loss=loss,
+            threads=threads,
+            item_updates=item_updates,
+        )
         self.trainer = Trainer(model, sequences, train_config)
         self.sampled = self.trainer.loss_choice.sampled
         kind = (
@@ -147,7 +157,10 @@ class OursRunner:
         )
         self.bf16 = self.trainer.bf16_matmuls
         order = "today's batches" if batches == "today" else f"bucketed, window {window or 'epoch'}"
-        self.name = f"ours (causal, {kind}{', bf16 loss matmuls' if self.bf16 else ''}; {order})"
+        updates = "item rows" if self.trainer.lazy_rows else "dense item table"
+        self.name = (
+            f"ours (causal, {kind}{', bf16 loss matmuls' if self.bf16 else ''}; {order}; {updates})"
+        )
         trainer = self.trainer
         self.lengths = trainer.objective.window_lengths(trainer.flat.offsets, trainer.ends)
         self.batches = trainer.epoch_batches(0) if batches == "today" else self._bucketed(window)
@@ -248,9 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     window = args.window or None  # 0: the whole epoch is one window
     runners = [ReferenceRunner(sequences, device)]
     runners += [
-        OursRunner(sequences, device, loss, threads, order, window)
+        OursRunner(sequences, device, loss, threads, order, window, updates)
         for loss in args.losses
         for order in args.batches
+        for updates in args.item_updates
     ]
     measured = measure(runners, args.steps, args.warmup, args.rounds, device, clock)
     peak = max(peak, peak_matmul_gflops(device, clock=clock))  # the less disturbed one
@@ -289,8 +303,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--data",
         default="beauty",
-        choices=["beauty", "sample"],
-        help="Amazon Beauty (../shared/data) or sample_data/events.csv",
+        help="beauty (Amazon Beauty from ../shared/data), sample (sample_data/events.csv), or "
+        "WORKSPACE:DATASET, a dataset already ingested there (e.g. the scale bench's log)",
     )
     parser.add_argument(
         "--batches",
@@ -311,12 +325,20 @@ def _parser() -> argparse.ArgumentParser:
         choices=["wall", "process"],
         help="wall time, or this process's CPU time (a machine other jobs keep busy)",
     )
+    parser.add_argument(
+        "--item-updates",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "rows", "dense"],
+        help="how AdamW updates the item table (TrainConfig.item_updates); 'dense rows' times "
+        "the old path against lazy rows in one run",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     return parser
 
 
 def _load(data: str) -> EventSequences | None:
-    """Beauty, or sample_data ingested into a throwaway workspace."""
+    """Beauty, sample_data ingested into a throwaway workspace, or WORKSPACE:DATASET."""
     if data == "beauty":
         return load_beauty_or_say_skipped()
     import tempfile
@@ -325,6 +347,13 @@ def _load(data: str) -> EventSequences | None:
     from core.data.ingest import ingest
     from core.data.store import load_sequences
     from core.workspace import Workspace
+
+    if data != "sample":
+        folder, _, name = data.rpartition(":")
+        if not folder or not (Path(folder) / "datasets" / name).is_dir():
+            print(f"skipped: no dataset {name!r} in workspace {folder!r}", file=sys.stderr)
+            return None
+        return load_sequences(Workspace(Path(folder)), name)
 
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -379,6 +408,8 @@ def _row(
     if args.data != "beauty" or args.batches != ["today"] or args.clock != "wall":
         command += f" --data {args.data} --batches {' '.join(args.batches)} --clock {args.clock}"
         command += f" --window {args.window}" if "bucketed" in args.batches else ""
+    if args.item_updates != ["auto"]:
+        command += f" --item-updates {' '.join(args.item_updates)}"
     name = m.name
     if m.positions:  # non-padding events/s: the figure issue #15 asks for
         name += f": {m.events_per_s:,.0f} events/s, {m.padding:.1%} padding"

@@ -86,8 +86,9 @@ def _grads(loss: torch.Tensor, leaves: list[torch.Tensor]) -> list[torch.Tensor]
     return grads
 
 
+@pytest.mark.parametrize("sparse_grad", [False, True])  # True: row-sparse table gradient
 @pytest.mark.parametrize("bias", [False, True])
-def test_fused_sampled_loss_matches_plain_loss_and_gradients(bias: bool) -> None:
+def test_fused_sampled_loss_matches_plain_loss_and_gradients(bias: bool, sparse_grad: bool) -> None:
     hidden, weight, b, targets = _leaves(n=17, V=30, D=8, bias=bias)
     leaves = [t for t in (hidden, weight, b) if t is not None]
     # duplicates among the negatives, and several of them equal to some targets (accidental hits)
@@ -95,10 +96,15 @@ def test_fused_sampled_loss_matches_plain_loss_and_gradients(bias: bool) -> None
     log_q = torch.log_softmax(torch.randn(30, generator=torch.Generator().manual_seed(1)), 0)
     correction = log_q[negatives] + math.log(len(negatives))
     plain = plain_sampled_softmax_loss(hidden, weight, b, targets, negatives, log_q) * 1.5
-    fused = fused_sampled_softmax_loss(hidden, weight, b, targets, negatives, correction) * 1.5
+    fused = fused_sampled_softmax_loss(
+        hidden, weight, b, targets, negatives, correction, sparse_grad=sparse_grad
+    )
+    fused = fused * 1.5
     assert fused.item() == pytest.approx(plain.item(), rel=1e-5)
     expected, got = _grads(plain, leaves), _grads(fused, leaves)
+    assert got[1].is_sparse == sparse_grad
     for g, e in zip(got, expected, strict=True):
+        g = g.to_dense() if g.is_sparse else g
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-6)
 
 

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from core.analysis.run_info import training_choices
 from core.cli import main
 from core.inference.loading import load_run
 
@@ -63,12 +64,33 @@ def test_cli_trains_and_prints_a_json_summary(workspace, write_log, capsys) -> N
     assert run.model_config.dropout == summary["sized_from_data"][0]["value"]
     assert run.model_config.max_len == 8
     assert run.train_config.threads == 1  # --threads is kept with the run
+    shown = training_choices(workspace, "r1")  # what the Train page shows under the run
+    assert shown[0].startswith("dropout ") and shown[-1].startswith("item loss: full softmax")
 
     assert main(args) == 2  # the run exists: one-line error, no traceback
     assert "--resume" in capsys.readouterr().err
     other = [a if a != "r1" else "r2" for a in args]
     assert main([*other, "--heads", "3"]) == 2  # 16 % 3: a user error, not a traceback
     assert "divisible" in capsys.readouterr().err
+
+
+def test_masked_run_takes_its_hidden_share_from_the_data(workspace, write_log, capsys) -> None:
+    path = write_log("log.csv", tiny_log())
+    ws = str(workspace.root)
+    assert main(["ingest", "--workspace", ws, "--name", "tiny", str(path)]) == 0
+    capsys.readouterr()
+    args = ["train", "--workspace", ws, "--dataset", "tiny", "--run", "m", "--objective"]
+    small = ["--epochs", "1", "--dim", "16", "--layers", "1", "--batch-size", "8", "--threads", "1"]
+    assert main([*args, "masked", *small]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    share = {c["name"]: c["value"] for c in summary["sized_from_data"]}["mask_ratio"]
+    assert share == 0.6  # 6 events per user: 5 hidden would be 83%, capped at 60%
+    assert load_run(workspace, "m").train_config.mask_ratio == share  # resume reads it back
+    assert any(c.startswith("mask ratio 0.6: ") for c in training_choices(workspace, "m"))
+    assert main([*args, "masked", *small, "--run", "m2", "--mask-ratio", "0.3"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "mask_ratio" not in {c["name"] for c in summary["sized_from_data"]}
+    assert load_run(workspace, "m2").train_config.mask_ratio == 0.3
 
 
 def test_cli_reports_a_missing_dataset(workspace, capsys) -> None:

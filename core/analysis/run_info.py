@@ -39,6 +39,25 @@ def run_meta(workspace: Workspace, run: str) -> dict[str, Any]:
     return read_json(workspace.existing_run_dir(run) / "config.json")
 
 
+def training_choices(workspace: Workspace, run: str) -> list[str]:
+    """What the run chose for itself and why, one sentence each (config.json): the sizes read
+    off the data (dropout, the masked share) and the full or sampled softmax. [] for runs
+    that recorded none (older runs, fine-tuned ones) or whose folder is not there yet."""
+    path = workspace.run_dir(run) / "config.json"
+    if not path.is_file():
+        return []
+    meta = read_json(path)
+    sentences = [
+        f"{choice['name'].replace('_', ' ')} {choice['value']}: {choice['reason']}"
+        for choice in meta.get("sized_from_data") or []
+        if isinstance(choice, dict) and {"name", "value", "reason"} <= choice.keys()
+    ]
+    item_loss = meta.get("item_loss")
+    if isinstance(item_loss, dict) and item_loss.get("reason"):
+        sentences.append(f"item loss: {item_loss['reason']}")
+    return sentences
+
+
 def runs_of(workspace: Workspace, dataset: str) -> list[str]:
     """Finished runs trained on `dataset`, in name order."""
     return [r for r in workspace.run_names() if run_meta(workspace, r).get("dataset") == dataset]

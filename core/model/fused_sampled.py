@@ -36,10 +36,11 @@ class _FusedSampledSoftmax(torch.autograd.Function):
         negatives: torch.Tensor,
         correction: torch.Tensor,
         compute_dtype: torch.dtype,
+        sparse_grad: bool,
     ) -> torch.Tensor:
         n = hidden.shape[0]
         h, w = hidden.detach(), weight.detach()
-        w_pos, w_neg = w[targets], w[negatives]  # (n, D), (K, D)
+        w_pos, w_neg = w.index_select(0, targets), w.index_select(0, negatives)  # (n, D), (K, D)
         pos = (h * w_pos).sum(1)  # (n,)
         column_shift = -correction  # (K,)
         if bias is not None:
@@ -47,7 +48,9 @@ class _FusedSampledSoftmax(torch.autograd.Function):
             column_shift = column_shift + bias.detach()[negatives]
         w_neg_c = w_neg.to(compute_dtype)  # (K, D)
         logits = reusable_buffer(n, len(negatives), w_neg_c)  # (n, K)
-        torch.mm(h.to(compute_dtype), w_neg_c.T, out=logits)
+        # both big products read their small operand stored (D, K) or (D, n): ~20% faster
+        # with MKL on a CPU than the transposed views (bench/RESULTS.md, "Training speed")
+        torch.mm(h.to(compute_dtype), w_neg_c.T.contiguous(), out=logits)
         logits += column_shift.to(compute_dtype)
         hit_rows, hit_cols = accidental_hits(targets, negatives)
         logits[hit_rows, hit_cols] = float("-inf")
@@ -59,10 +62,11 @@ class _FusedSampledSoftmax(torch.autograd.Function):
         pos_grad = pos_exp * scale - 1.0 / n  # (n,)
         grad_h = torch.mm(logits, w_neg_c).float().mul_(scale[:, None])  # (n, D)
         grad_h.add_(w_pos * pos_grad[:, None])
-        grad_neg = torch.mm(logits.T, (h * scale[:, None]).to(compute_dtype)).float()  # (K, D)
-        grad_w = torch.zeros_like(weight)  # (V, D)
-        grad_w.index_add_(0, negatives, grad_neg)
-        grad_w.index_add_(0, targets, h * pos_grad[:, None])
+        h_scaled = (h * scale[:, None]).to(compute_dtype).T.contiguous()  # (D, n)
+        grad_neg = torch.mm(h_scaled, logits).float().T  # (K, D), a view of (D, K)
+        grad_w = _table_gradient(
+            weight, (negatives, targets), (grad_neg, h * pos_grad[:, None]), sparse_grad
+        )
         grad_b = None
         if bias is not None:
             grad_b = torch.zeros_like(bias)  # (V,)
@@ -78,7 +82,26 @@ class _FusedSampledSoftmax(torch.autograd.Function):
         grads, ctx.grads = ctx.grads, None  # the only references left are ours
         if grad_out.device.type != "cpu" or grad_out.item() != 1.0:  # usually 1: skip V x D pass
             grads = [g * grad_out if g is not None else None for g in grads]
-        return (*grads, None, None, None, None)
+        return (*grads, None, None, None, None, None)
+
+
+def _table_gradient(
+    weight: torch.Tensor,
+    rows: tuple[torch.Tensor, ...],
+    values: tuple[torch.Tensor, ...],
+    sparse: bool,
+) -> torch.Tensor:
+    """The (V, D) gradient with `values` at `rows`: sparse (only those rows exist, for
+    core.training.lazy_rows) or dense (zero-filled, for every other optimiser)."""
+    if sparse:
+        indices = torch.cat(rows)[None]  # (1, K + n), duplicates summed by whoever coalesces
+        return torch.sparse_coo_tensor(
+            indices, torch.cat(values), weight.shape, check_invariants=False
+        )
+    grad = torch.zeros_like(weight)  # (V, D)
+    for at, value in zip(rows, values, strict=True):
+        grad.index_add_(0, at, value)
+    return grad
 
 
 def accidental_hits(targets: torch.Tensor, negatives: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -102,13 +125,15 @@ def fused_sampled_softmax_loss(
     negatives: torch.Tensor,
     correction: torch.Tensor,
     compute_dtype: torch.dtype = torch.float32,
+    sparse_grad: bool = False,
 ) -> torch.Tensor:
     """Mean sampled-softmax cross-entropy, gradients computed in the forward pass.
 
     hidden (n, D), weight (V, D) the tied item table, bias (V,) or None, targets (n,),
     negatives (K,) shared item ids, correction (K,) subtracted from each negative's logit
-    (log K Q for the logQ correction).
+    (log K Q for the logQ correction). `sparse_grad`: the table's gradient holds only the
+    rows scored (a sparse COO tensor), not a zero-filled (V, D) one.
     """
     return _FusedSampledSoftmax.apply(
-        hidden, weight, bias, targets, negatives, correction, compute_dtype
+        hidden, weight, bias, targets, negatives, correction, compute_dtype, sparse_grad
     )

@@ -41,15 +41,20 @@ class ItemHead(nn.Module):
         targets: torch.Tensor,
         sampler: NegativeSampler | None = None,
         bf16_matmuls: bool = False,
+        negatives: torch.Tensor | None = None,
+        sparse_grad: bool = False,
     ) -> torch.Tensor:
         """Mean cross-entropy; full softmax unless a sampler is given (then sampled softmax).
 
-        `bf16_matmuls`: run the loss's big CPU matmuls in bfloat16 (see full_softmax_loss).
+        `bf16_matmuls`: run the loss's big CPU matmuls in bfloat16 (see full_softmax_loss);
+        `negatives` and `sparse_grad`: see sampled_softmax_loss.
         """
         weight = self.embedding.weight  # (V, D)
         if sampler is None:
             return full_softmax_loss(hidden, weight, self.bias, targets, bf16_matmuls)
-        return sampled_softmax_loss(hidden, weight, self.bias, targets, sampler, bf16_matmuls)
+        return sampled_softmax_loss(
+            hidden, weight, self.bias, targets, sampler, bf16_matmuls, negatives, sparse_grad
+        )
 
     def predict(self, hidden: torch.Tensor) -> torch.Tensor:
         """(n, V) probabilities over items (0 on reserved ids)."""

@@ -78,18 +78,24 @@ def sampled_softmax_loss(
     targets: torch.Tensor,
     sampler: NegativeSampler,
     bf16_matmuls: bool = False,
+    negatives: torch.Tensor | None = None,
+    sparse_grad: bool = False,
 ) -> torch.Tensor:
     """Cross-entropy of each target against K shared negatives corrected by -log(K Q).
 
     On CPU with gradients the fused kernel (core.model.fused_sampled) computes the same value
-    in a fraction of the passes, with `bf16_matmuls` as in `full_softmax_loss`.
+    in a fraction of the passes, with `bf16_matmuls` as in `full_softmax_loss`. `negatives`:
+    drawn by the caller (who must know the rows read before the step), else drawn here;
+    `sparse_grad`: the fused kernel gives the table a row-sparse gradient.
     """
-    negatives = sampler.sample().to(hidden.device)  # (K,)
+    if negatives is None:
+        negatives = sampler.sample()
+    negatives = negatives.to(hidden.device)  # (K,)
     dtype = _fused_compute_dtype(hidden, weight, bf16_matmuls)
     if dtype is not None:
         correction = sampler.log_q[negatives] + math.log(len(negatives))  # (K,)
         return fused_sampled_softmax_loss(
-            hidden, weight, bias, targets, negatives, correction, dtype
+            hidden, weight, bias, targets, negatives, correction, dtype, sparse_grad
         )
     return plain_sampled_softmax_loss(hidden, weight, bias, targets, negatives, sampler.log_q)
 

@@ -15,6 +15,7 @@ from core.config_fields import setting
 
 Objective = Literal["causal", "masked"]
 LossKind = Literal["auto", "full", "sampled"]
+ItemUpdates = Literal["auto", "rows", "dense"]
 Device = Literal["auto", "cpu", "cuda"]
 
 
@@ -24,7 +25,8 @@ class ModelOptions:
 
     Defaults follow SASRec+ (Klenitskiy & Vasilev 2023: dim 64, 2 blocks, 1 head, max-len 50);
     `dropout` left as None is read off the dataset's history lengths (core.training.data_sizes:
-    0.3 on sparse logs such as Amazon Beauty, where it was measured, 0.2 on dense ones).
+    0.3 on sparse logs such as Amazon Beauty, where it was measured, 0.2 on dense ones; 0.1
+    under the masked objective, whose masking is already noise).
     """
 
     # longer windows did not help where measured (core.training.data_sizes)
@@ -60,7 +62,11 @@ class TrainConfig:
     nsp: bool = setting(False, "add the next-segment-prediction auxiliary loss")
     nsp_weight: float = setting(0.1, "weight of the NSP loss against the item loss")
     event_weight: float = setting(0.1, "weight of the next event-type loss against the item loss")
-    mask_ratio: float = setting(0.2, "masked objective: share of events hidden")
+    mask_ratio: float | None = setting(
+        None,
+        "masked objective: share of events hidden; unset = about 5 per history, between 0.2 "
+        "and 0.6, read off the data (core.training.data_sizes)",
+    )
     last_only_prob: float = setting(
         0.1, "masked objective: share of sequences hiding only the last event"
     )
@@ -70,6 +76,12 @@ class TrainConfig:
         "1.5x the sampled one; core.training.loss_choice)",
     )
     negatives: int = setting(2048, "sampled softmax: shared negatives per batch (logQ-corrected)")
+    item_updates: ItemUpdates = setting(
+        "auto",
+        "how AdamW updates the item table: rows = only the rows a step read, the others caught "
+        "up when read (same weights; sampled softmax, one process), dense = every row every "
+        "step, auto = rows on a CPU where they apply (core.training.lazy_rows)",
+    )
     epochs: int | None = setting(
         None,
         "maximum epochs; unset: 60 without a time budget, none with one (the budget ends the "
@@ -111,6 +123,12 @@ class TrainConfig:
             raise ValueError(f"objective must be 'causal' or 'masked', got {self.objective!r}")
         if self.loss not in ("auto", "full", "sampled"):
             raise ValueError(f"loss must be 'auto', 'full' or 'sampled', got {self.loss!r}")
+        if self.item_updates not in ("auto", "rows", "dense"):
+            raise ValueError(
+                f"item_updates must be 'auto', 'rows' or 'dense', got {self.item_updates!r}"
+            )
+        if self.mask_ratio is not None and not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         for name in ("epochs", "batch_size", "negatives", "eval_every"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -126,6 +126,10 @@ class TrainLoop:
         """Whether a non-improving evaluation counts towards patience now."""
         return True
 
+    def sync_weights(self) -> None:
+        """Brings weights up to date before anything outside a step reads them (evaluation,
+        checkpoints, the end); an optimiser that updates lazily applies what is pending."""
+
     # --- the plan: epochs, steps, time left ------------------------------------------
 
     @property
@@ -171,9 +175,11 @@ class TrainLoop:
         while self.state.epoch < self.max_epochs and self._stop is None:
             self._run_epoch(started)
             if self.state.batch == 0 or self._stop == "budget":
+                self.sync_weights()
                 self._evaluate()
                 self._notify("on_epoch_end")
         self.state.stop_reason = self._stop
+        self.sync_weights()
         self._notify("on_train_end")
         return self.state
 

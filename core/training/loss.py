@@ -9,7 +9,7 @@ DDP under torchrun and calls it directly in a single process (no wrapper, no cos
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -40,6 +40,9 @@ class TrainingLoss(nn.Module):
         self.sampler = sampler  # sampled softmax negatives, or None for the full softmax
         self.bf16_matmuls = bf16_matmuls  # the item loss's big CPU matmuls in bf16
         self.sparse_lookup = sparse_lookup  # see sparse_item_lookup; never under DDP
+        # Lazy item rows (core.training.lazy_rows): told which table rows a step reads before
+        # it reads them; the table's gradient then stays row-sparse. None: dense updates.
+        self.before_item_reads: Callable[[torch.Tensor], None] | None = None
         event_types = model.config.num_events - NUM_RESERVED  # real types, without PAD/MASK/UNK
         has_events = config.event_weight > 0 and event_types >= MIN_EVENT_TYPES_FOR_HEAD
         self.event_weight = config.event_weight if has_events else 0.0  # 0: event head unused
@@ -59,11 +62,15 @@ class TrainingLoss(nn.Module):
     def forward(self, batch: ObjectiveBatch, pairs: NspBatch | None = None) -> torch.Tensor:
         """Scalar loss of an objective batch and, with NSP, its segment pairs."""
         device = next(self.model.parameters()).device
+        negatives = None
+        if self.before_item_reads is not None:
+            negatives = self.sampler.sample() if self.sampler is not None else None
+            self.before_item_reads(rows_read(batch, pairs, negatives))
         with sparse_item_lookup(self.model, self.sparse_lookup):
             out = self.model(batch.inputs.to(device))
         mask = batch.target_mask.to(device)  # (B, T)
         hidden = out.hidden[mask]  # (n, D) only positions with a target
-        loss = self._item_loss(hidden, batch.item_targets.to(device)[mask])
+        loss = self._item_loss(hidden, batch.item_targets.to(device)[mask], negatives)
         if self.event_weight > 0:
             events = batch.event_targets.to(device)[mask]  # (n,)
             loss = loss + self.event_weight * self.model.event_head.loss(hidden, events)
@@ -73,18 +80,38 @@ class TrainingLoss(nn.Module):
             loss = loss + self.nsp_weight * nsp
         return loss
 
-    def _item_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy at real-item targets; (n, D) states, (n,) targets."""
+    def _item_loss(
+        self, hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Cross-entropy at real-item targets; (n, D) states, (n,) targets, (K,) negatives
+        drawn for this step (None: the sampler draws them, if there is one)."""
         head = self.model.item_head
         real = targets >= self.first_real_item  # (n,) never NO_ITEM (a search) nor UNK
-        if bool(real.all()):
-            return head.loss(hidden, targets, self.sampler, self.bf16_matmuls)
+        lazy = self.before_item_reads is not None
         if bool(real.any()):
-            return head.loss(hidden[real], targets[real], self.sampler, self.bf16_matmuls)
-        # only item-less targets in this batch: the event head still learns from them; a zero
-        # dense term keeps the item table's gradient dense (the sparse input lookup alone would
-        # leave a sparse one, which clipping cannot take)
+            if not bool(real.all()):
+                hidden, targets = hidden[real], targets[real]
+            return head.loss(
+                hidden, targets, self.sampler, self.bf16_matmuls, negatives, sparse_grad=lazy
+            )
+        # only item-less targets in this batch: the event head still learns from them. With
+        # dense updates a zero dense term keeps the item table's gradient dense (the sparse
+        # input lookup alone would leave a sparse one, which AdamW cannot take).
+        if lazy:
+            return hidden.sum() * 0.0
         return hidden.sum() * 0.0 + head.embedding.weight.sum() * 0.0
+
+
+def rows_read(
+    batch: ObjectiveBatch, pairs: NspBatch | None, negatives: torch.Tensor | None
+) -> torch.Tensor:
+    """Unique item-table rows a step reads: input items (NSP pairs' too), targets, negatives."""
+    ids = [batch.inputs.items.flatten(), batch.item_targets.flatten()]
+    if pairs is not None:
+        ids.append(pairs.inputs.items.flatten())
+    if negatives is not None:
+        ids.append(negatives.cpu())
+    return torch.unique(torch.cat(ids))
 
 
 @contextmanager

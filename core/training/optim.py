@@ -4,20 +4,26 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
 
 from core.training.config import TrainConfig
+from core.training.lazy_rows import LazyRowAdamW
 
 
 def build_optimizer(
-    model: nn.Module, config: TrainConfig, device: torch.device
+    model: nn.Module,
+    config: TrainConfig,
+    device: torch.device,
+    lazy_table: nn.Parameter | None = None,
 ) -> torch.optim.AdamW:
     """AdamW (fused kernel when this torch has one for the device).
 
     Weight decay applies to Linear weights only: decaying embeddings penalises rare items,
-    and decaying norms or biases only hurts (as in nanoGPT / BERT).
+    and decaying norms or biases only hurts (as in nanoGPT / BERT). `lazy_table`: the item
+    table, updated row by row with the same result (core.training.lazy_rows.LazyRowAdamW).
     """
     decay, no_decay = [], []
     embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
@@ -32,10 +38,11 @@ def build_optimizer(
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    make = torch.optim.AdamW if lazy_table is None else partial(LazyRowAdamW, table=lazy_table)
     try:
-        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), fused=True)
+        return make(groups, lr=config.lr, betas=(0.9, 0.98), fused=True)
     except (RuntimeError, TypeError):  # no fused kernel for this device/dtype in this torch
-        return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98))
+        return make(groups, lr=config.lr, betas=(0.9, 0.98))
 
 
 def lr_at(

@@ -36,7 +36,7 @@ from core.training.checkpoint import (
     save_resume,
 )
 from core.training.config import ModelOptions, TrainConfig
-from core.training.data_sizes import sized_for_data
+from core.training.data_sizes import sized_for_data, sized_training
 from core.training.loss_choice import LossChoice
 from core.training.trainer import Callback, Trainer
 from core.training.windows import vocab_hash
@@ -47,7 +47,7 @@ def model_config_for(
     sequences: EventSequences, options: ModelOptions, objective: str
 ) -> ModelConfig:
     """The model for `sequences`; sizes left as None in `options` are chosen from the data."""
-    options, _ = sized_for_data(sequences, options)
+    options, _ = sized_for_data(sequences, options, objective)
     has_categories = len(sequences.category_vocab) > NUM_RESERVED
     return ModelConfig(
         num_items=len(sequences.item_vocab),
@@ -115,9 +115,11 @@ def train_on_sequences(
             model_config = ModelConfig.from_dict(state["model_config"])
             sized = state.get("sized_from_data", [])
         else:
-            chosen, choices = sized_for_data(sequences, options or ModelOptions())
+            objective = train_config.objective
+            chosen, choices = sized_for_data(sequences, options or ModelOptions(), objective)
             model_config = model_config_for(sequences, chosen, train_config.objective)
-            sized = [asdict(choice) for choice in choices]
+            train_config, more = sized_training(sequences, train_config, model_config.max_len)
+            sized = [asdict(choice) for choice in [*choices, *more]]
         saved_loss = state.get("loss_choice") if state is not None else None
         loss_choice = LossChoice.from_dict(saved_loss) if saved_loss else None
         trainer = _build_trainer(sequences, model_config, train_config, context, loss_choice)
@@ -150,7 +152,7 @@ def train_on_sequences(
         "val": final.best_val,
         "stopped": final.stop_reason or "completed",
         "seconds": round(time.monotonic() - started, 1),
-        "sized_from_data": sized,  # sizes read off the data (dropout), each with its reason
+        "sized_from_data": sized,  # sizes read off the data (dropout, ...), each with its reason
         "item_loss": trainer.loss_choice.to_dict(),  # full or sampled softmax, and why
         **throughput(trainer),
     }

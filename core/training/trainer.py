@@ -29,7 +29,9 @@ from core.model.precision import cpu_bf16_matmul_is_faster
 from core.model.transformer import BehaviorTransformer
 from core.training.budget import LR_DECAYED, planned_epochs
 from core.training.config import TrainConfig
+from core.training.data_sizes import sized_training
 from core.training.distributed import DistContext, broadcast
+from core.training.lazy_rows import LazyRowAdamW
 from core.training.loop import STOP_CODES, Callback, TrainLoop, TrainState
 from core.training.loss import TrainingLoss
 from core.training.loss_choice import LossChoice, choose_by_timing, decided
@@ -66,7 +68,9 @@ class Trainer(TrainLoop):
         loss_choice: LossChoice | None = None,
     ) -> None:
         """`loss_choice`: full or sampled softmax decided before (a resumed run's); None =
-        the config's `loss`, timed here when it is "auto" (core.training.loss_choice)."""
+        the config's `loss`, timed here when it is "auto" (core.training.loss_choice). Sizes
+        the config leaves to the data (the masked share) are chosen here if not yet chosen."""
+        config, _ = sized_training(sequences, config, model.config.max_len)
         self.model, self.config = model, config
         self._init_loop(callbacks, dist_context)  # torchrun: this rank's share of each batch
         self.stage, self.selection_name, self.eval_every = "train", "ndcg@10", config.eval_every
@@ -102,7 +106,11 @@ class Trainer(TrainLoop):
         self.loss_choice = loss_choice or self._choose_item_loss(len(sequences.item_vocab))
         self.use_loss(self.loss_choice)
         self.step_loss = _parallel(self.loss, self.dist, self.device)  # DDP under torchrun
-        self.optimizer = build_optimizer(model, config, self.device)
+        self.lazy_rows = self._lazy_rows_apply()
+        table = model.embed.item.weight if self.lazy_rows else None
+        self.optimizer = build_optimizer(model, config, self.device, lazy_table=table)
+        if isinstance(self.optimizer, LazyRowAdamW):
+            self.loss.before_item_reads = self.optimizer.catch_up
         self.steps_per_epoch = len(self.batches)
         self.total_steps = self.steps_per_epoch * planned_epochs(config.epochs, config.max_minutes)
         self.rng = np.random.default_rng([config.seed, 0])
@@ -167,6 +175,22 @@ class Trainer(TrainLoop):
     def may_stop_early(self) -> bool:
         """Near the peak rate validation plateaus; it improves as the rate decays."""
         return self._lr <= LR_DECAYED * self.config.lr
+
+    def sync_weights(self) -> None:
+        if isinstance(self.optimizer, LazyRowAdamW):
+            self.optimizer.sync()
+
+    def _lazy_rows_apply(self) -> bool:
+        """Whether the item table is updated row by row (core.training.lazy_rows).
+
+        Only with the sampled softmax (the full one reads every row each step) and in one
+        process (DDP averages dense gradients); "auto" keeps it to the CPU, whose memory
+        bandwidth the dense (V, D) passes strain most (a GPU streams them in microseconds).
+        """
+        wanted = self.config.item_updates
+        if wanted == "dense" or not self.loss_choice.sampled or self.dist.active:
+            return False
+        return wanted == "rows" or self.device.type == "cpu"
 
     def _seed_epoch(self, epoch: int) -> None:
         rank = self.dist.rank  # each rank masks and drops out its own share differently
@@ -243,17 +267,24 @@ def clip_gradients(model: torch.nn.Module, max_norm: float) -> None:
 
     `clip_grad_norm_` multiplies every gradient by the clip factor even when it is 1, a full
     pass over the (V, D) item-table gradient each step; on a CPU, where reading the norm costs
-    no device sync, we only scale when the norm is actually too large.
+    no device sync, we only scale when the norm is actually too large. A row-sparse gradient
+    (lazy item rows) is coalesced first, so its norm counts each row once.
     """
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    if not grads:
+    params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
         return
-    if grads[0].device.type != "cpu":
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    for param in params:
+        if param.grad.is_sparse:
+            param.grad = param.grad.coalesce()
+    if params[0].grad.device.type != "cpu" and not any(p.grad.is_sparse for p in params):
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
         return
-    total = torch.nn.utils.get_total_norm(grads)
+    values = [p.grad.values() if p.grad.is_sparse else p.grad for p in params]
+    total = torch.nn.utils.get_total_norm(values)
     if float(total) > max_norm:
-        torch.nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, total)
+        scale = max_norm / (float(total) + 1e-6)  # as clip_grads_with_norm_
+        for value in values:
+            value.mul_(scale)
 
 
 def _parallel(loss: TrainingLoss, context: DistContext, device: torch.device) -> torch.nn.Module:

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.analysis import runs_table
+from core.analysis import run_info, runs_table
 from core.errors import analyst_text
 from core.jobs import DERIVED_TARGETS, FineTuneJobConfig
 from core.jobs.config import finetune_knobs, preset_knobs
@@ -229,6 +229,10 @@ def monitor(ws: Workspace, run: str, key: str) -> None:
             right.plotly_chart(
                 charts.curves_chart(frame, val_columns, "Validation"), key=f"{key}_val"
             )
+    if status.state == "finished":
+        choices = run_info.training_choices(ws, run)
+        if choices:
+            st.caption("Chosen for this data: " + "; ".join(choices) + ".")
     _controls(ws, status, key)
     if status.state == "failed" and status.log_tail:
         with st.expander("Log of the failed run"):
