@@ -1,6 +1,7 @@
 """Does the default recipe hold on logs it was never tuned on? One table, four datasets.
 
     .venv/bin/python -m bench.recipe [--max-minutes 12] [--datasets sample ml-100k taobao beauty]
+        [--objective causal|masked]
         [--threads N] [--write]
 
 The defaults were chosen on Amazon Beauty. This runs, for each dataset, exactly what an analyst
@@ -76,20 +77,22 @@ def cli(workspace: Path, *args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_one(dataset: Dataset, minutes: float, threads: int | None) -> dict:
+def run_one(dataset: Dataset, minutes: float, threads: int | None, objective: str) -> dict:
     """Ingest, train with the defaults, evaluate both protocols; one result row."""
     workspace = WORK / dataset.name
     if not (workspace / "datasets" / dataset.name / "manifest.json").is_file():
         cli(workspace, "ingest", "--name", dataset.name, *dataset.ingest_flags, str(dataset.path))
     run = f"recipe-{time.strftime('%Y%m%d-%H%M%S')}"
     train = ["train", "--dataset", dataset.name, "--run", run, "--max-minutes", str(minutes)]
+    if objective != "causal":  # the default objective is left to the default
+        train += ["--objective", objective]
     if threads:
         train += ["--threads", str(threads)]
     summary = cli(workspace, *train)
     full = cli(workspace, "evaluate", "--run", run, "--protocol", "full", "--baselines")
     sampled = cli(workspace, "evaluate", "--run", run, "--protocol", "sampled-100", "--baselines")
     return {
-        "dataset": dataset.name,
+        "dataset": dataset.name if objective == "causal" else f"{dataset.name} ({objective})",
         "minutes": minutes,
         "summary": summary,
         "full": full,
@@ -131,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--threads", type=int, default=None, help="train --threads (default: idle cores)"
     )
+    parser.add_argument(
+        "--objective",
+        default="causal",
+        choices=["causal", "masked"],
+        help="pre-training objective (default: causal, the project's default)",
+    )
     parser.add_argument("--write", action="store_true", help="add the rows to bench/RESULTS.md")
     args = parser.parse_args(argv)
     command = "python -m bench.recipe " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -140,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if not dataset.path.is_file():
             print(f"skipped {name}: {dataset.path} is not here", file=sys.stderr)
             continue
-        result = run_one(dataset, args.max_minutes, args.threads)
+        result = run_one(dataset, args.max_minutes, args.threads, args.objective)
         rows.append(table_row(result, machine_note(), command.strip()))
         print(markdown_row(rows[-1]), end="", flush=True)
     if args.write and rows:
