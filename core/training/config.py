@@ -9,7 +9,7 @@ dashboard's job configs and presets name them, and the model config takes its si
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from core.config_fields import setting
 
@@ -119,14 +119,15 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.objective not in ("causal", "masked"):
-            raise ValueError(f"objective must be 'causal' or 'masked', got {self.objective!r}")
-        if self.loss not in ("auto", "full", "sampled"):
-            raise ValueError(f"loss must be 'auto', 'full' or 'sampled', got {self.loss!r}")
-        if self.item_updates not in ("auto", "rows", "dense"):
-            raise ValueError(
-                f"item_updates must be 'auto', 'rows' or 'dense', got {self.item_updates!r}"
-            )
+        for name, kind in (
+            ("objective", Objective),
+            ("loss", LossKind),
+            ("item_updates", ItemUpdates),
+        ):
+            allowed = get_args(kind)  # the Literal is the one list of choices
+            if getattr(self, name) not in allowed:
+                choices = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
+                raise ValueError(f"{name} must be {choices}, got {getattr(self, name)!r}")
         if self.mask_ratio is not None and not 0.0 < self.mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         for name in ("epochs", "batch_size", "negatives", "eval_every"):

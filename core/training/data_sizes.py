@@ -8,8 +8,9 @@ sentence saying why, printed in the training summary and saved in the run's conf
 The masked objective's share of hidden events follows the history length too: BERT4Rec chose
 it per dataset (0.6 on Beauty, users average 8.8 events; 0.4 on Steam, 12.4; 0.2 on
 MovieLens-1M and -20M, 144-163), which is about five hidden events per history read, to a
-tenth, clipped to 0.2-0.6. Too few hidden events on a short history leave most steps with almost nothing to learn
-from; on Beauty, 0.2 left our masked model below BERT4Rec after 15 minutes (bench/RESULTS.md).
+tenth, clipped to 0.2-0.6. Too few hidden events on a short history leave most steps with almost
+nothing to learn from; on Beauty, 0.2 left our masked model below BERT4Rec after 15 minutes
+(bench/RESULTS.md).
 
 Dropout under the masked objective is 0.1 whatever the log, as in BERT4Rec: hiding 60% of a
 short history is already heavy noise, and on Beauty (15 minutes, one thread each, mask share

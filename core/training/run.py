@@ -117,7 +117,7 @@ def train_on_sequences(
         else:
             objective = train_config.objective
             chosen, choices = sized_for_data(sequences, options or ModelOptions(), objective)
-            model_config = model_config_for(sequences, chosen, train_config.objective)
+            model_config = model_config_for(sequences, chosen, objective)
             train_config, more = sized_training(sequences, train_config, model_config.max_len)
             sized = [asdict(choice) for choice in [*choices, *more]]
         saved_loss = state.get("loss_choice") if state is not None else None
