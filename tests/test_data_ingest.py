@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core.data import build
+from core.data import write
 from core.data.ingest import IngestOptions, ingest
 from core.data.store import events_path, load_manifest, load_sequences, load_vocab
 from core.data.vocab import UNK
@@ -192,7 +192,7 @@ def test_interrupted_ingest_leaves_workspace_unchanged(workspace, write_log, mon
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build, "write_events", interrupted)
+    monkeypatch.setattr(write, "write_events", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ingest(write_log("other.csv", "user,item,time\nx,y,1700000001\n"), "clicks", workspace)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

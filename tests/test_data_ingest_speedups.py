@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from core.data import build
+from core.data import build, write
 from core.data.ingest import ingest
 from core.data.sniff import check_encoding, file_sha256
 from core.data.store import events_path, load_manifest
@@ -49,9 +49,9 @@ def test_large_and_small_dictionary_paths_write_the_same_file(
         cat = "" if i % 6 == 0 else f"c{i % 9}"
         lines.append(f"u{i % 13},i{(i * 7) % 31},{1_700_000_000 + 37 * i},e{i % 3},{cat}")
     path = write_log("dict.csv", "\n".join(lines) + "\n")
-    monkeypatch.setattr(build, "ROW_GROUP_ROWS", 16)
+    monkeypatch.setattr(write, "ROW_GROUP_ROWS", 16)
     ingest(path, "small", workspace)  # every vocabulary whole in each row group
-    monkeypatch.setattr(build, "SMALL_DICTIONARY", 0)
+    monkeypatch.setattr(write, "SMALL_DICTIONARY", 0)
     ingest(path, "large", workspace)  # every vocabulary cut to the tokens of the group
     small, large = (pq.read_table(events_path(workspace, n)) for n in ("small", "large"))
     assert large.equals(small) and small.column("category").null_count == 34

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from core.data import build
+from core.data import build, write
 from core.data.items import (
     ATTRIBUTE_COLUMNS,
     build_item_table,
@@ -177,9 +177,9 @@ def _build(
     keep = opts.limits.max_events_per_user
     events = build.assemble(read, positions, gap_ms, opts.min_item_count, keep)
     del read, positions  # consumed by assemble: the sorted arrays are all that is left
-    build.write_vocabs(events.vocabs, staging)
+    write.write_vocabs(events.vocabs, staging)
     _step(report, 4)
-    build.write_events(events, staging / "events.parquet")
+    write.write_events(events, staging / "events.parquet")
     _step(report, 5)
     stats = build.dataset_stats(events)
     if found.mapping.time is None:  # times were made up from line order: no dates to report
