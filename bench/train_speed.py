@@ -6,7 +6,7 @@ achieved GFLOP/s within 3x of this machine's measured matmul throughput.
 
     .venv/bin/python -m bench.train_speed [--steps 60] [--warmup 5] [--device cpu|cuda]
         [--data beauty|sample] [--batches today bucketed] [--window N] [--clock wall|process]
-        [--item-updates dense rows]
+        [--item-updates dense rows] [--settings before-15 defaults] [--set FIELD=VALUE ...]
 
 Issue #15 (no compute on padding): `--batches today bucketed` times our trainer twice, on
 today's batch order (the trainer's sampler) and on `core.training.bucketing.bucketed_batches`
@@ -14,7 +14,9 @@ with `--window` batches per length-sorted window (0 = the whole epoch), and repo
 non-padding events per second and the padding share of each. `--clock process` counts this
 process's CPU seconds instead of wall time, for a machine other jobs keep busy.
 `--item-updates dense rows` times the old dense AdamW step on the item table against lazy rows
-(core.training.lazy_rows), everything else equal.
+(core.training.lazy_rows), everything else equal. `--settings before-15 defaults` times the
+trainer with the settings it had before issue #15 (batch 128, 2,048 negatives, dense item
+table) against today's defaults in one run; `--set negatives=512` changes today's side only (ablations).
 
 Both sides run a fixed number of optimizer steps after warm-up, batch building included, in
 alternating slices so that load from other work on a shared machine hits both alike. Our steps
@@ -27,23 +29,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-import numpy as np
 import torch
 
 from bench.sasrec_reference import (
-    load_beauty_or_say_skipped,
     machine_note,
-    make_reference,
     record_results,
 )
-from core.data.sequences import EventSequences
+from bench.speed_runners import SETTINGS, OursRunner, ReferenceRunner, load_data
+from bench.train_accuracy import parse_overrides
 from core.model.precision import cpu_bf16_matmul_is_faster
-from core.training.bucketing import bucketed_batches
+from core.training.config import TrainConfig
 from core.training.threads import set_training_threads
-
-DIM, LAYERS, HEADS, MAX_LEN, BATCH = 50, 2, 1, 50, 128  # the SASRec reference configuration
 
 
 @dataclass
@@ -94,130 +92,6 @@ def peak_matmul_gflops(
     return 2 * n**3 * repeats / (clock() - start) / 1e9
 
 
-def encoder_flops(tokens: float, attn_pairs: float, dim: int, layers: int, ffn: int) -> float:
-    """Forward matmul FLOPs of pre-norm blocks: QKV + output projection, QK^T and AV, FFN."""
-    per_layer = 2 * tokens * dim * (4 * dim) + 2 * 2 * attn_pairs * dim + 2 * 2 * tokens * dim * ffn
-    return layers * per_layer
-
-
-@dataclass
-class Step:
-    """What a runner did in a slice of steps."""
-
-    sequences: int  # sequences trained on
-    flops: float  # matmul FLOPs, forward + backward
-    events: int = 0  # non-padding input positions (0: not counted)
-    positions: int = 0  # (B, T) positions computed
-
-
-class OursRunner:
-    """Our Trainer's steps on the batches of one shuffled epoch, in order.
-
-    `batches` "today" takes the trainer's own epoch order; "bucketed" builds it with
-    `bucketed_batches(..., window)` (window None: one length-sorted window per epoch).
-    """
-
-    def __init__(
-        self,
-        sequences: EventSequences,
-        device: torch.device,
-        loss: str,
-        threads: int,
-        batches: str = "today",
-        window: int | None = None,
-        item_updates: str = "auto",
-    ) -> None:
-        from core.model import BehaviorTransformer, ModelConfig
-        from core.training.config import TrainConfig
-        from core.training.trainer import Trainer
-
-        torch.manual_seed(0)
-        config = ModelConfig(
-            num_items=len(sequences.item_vocab),
-            num_events=len(sequences.event_vocab),
-            max_len=MAX_LEN,
-            dim=DIM,
-            layers=LAYERS,
-            heads=HEADS,
-        )
-        model = BehaviorTransformer(config).to(device)
-        train_config = TrainConfig(
-            batch_size=BATCH,
-            device=str(device),
-            loss=loss,
-            threads=threads,
-            item_updates=item_updates,
-        )
-        self.trainer = Trainer(model, sequences, train_config)
-        self.sampled = self.trainer.loss_choice.sampled
-        kind = (
-            f"sampled softmax, {train_config.negatives} negatives"
-            if self.sampled
-            else "full softmax"
-        )
-        self.bf16 = self.trainer.bf16_matmuls
-        order = "today's batches" if batches == "today" else f"bucketed, window {window or 'epoch'}"
-        updates = "item rows" if self.trainer.lazy_rows else "dense item table"
-        self.name = (
-            f"ours (causal, {kind}{', bf16 loss matmuls' if self.bf16 else ''}; {order}; {updates})"
-        )
-        trainer = self.trainer
-        self.lengths = trainer.objective.window_lengths(trainer.flat.offsets, trainer.ends)
-        self.batches = trainer.epoch_batches(0) if batches == "today" else self._bucketed(window)
-        self.next = 0
-
-    def _bucketed(self, window: int | None) -> list[np.ndarray]:
-        """Epoch 0's user batches from bucketed_batches, seeded as the trainer's sampler is."""
-        users, config = self.trainer.users, self.trainer.config
-        rng = np.random.default_rng([config.seed, 0, 1])
-        order = bucketed_batches(self.lengths[users], config.batch_size, rng, window)
-        return [users[b] for b in order]
-
-    def run(self, steps: int) -> Step:
-        """Runs `steps` steps; returns what they trained on and their matmul FLOPs."""
-        batches = [self.batches[(self.next + i) % len(self.batches)] for i in range(steps)]
-        self.next += steps
-        for users in batches:
-            self.trainer.train_step(users)
-        return Step(
-            sum(map(len, batches)),
-            sum(self._flops(users) for users in batches),
-            sum(int(self.lengths[users].sum()) for users in batches),
-            sum(len(users) * int(self.lengths[users].max()) for users in batches),
-        )
-
-    def _flops(self, users: np.ndarray) -> float:
-        """One causal step: windows trimmed to the batch's longest, full softmax at targets."""
-        cfg = self.trainer.model.config
-        lengths = self.lengths[users]  # (B,) inputs; each has a target
-        T = int(lengths.max())  # (B, T) after trimming
-        tokens, targets = len(users) * T, int(lengths.sum())
-        hidden = cfg.ffn_mult * cfg.dim
-        forward = encoder_flops(tokens, len(users) * T * T, cfg.dim, cfg.layers, hidden)
-        scored = self.trainer.config.negatives + 1 if self.sampled else cfg.num_items
-        forward += 2 * targets * cfg.dim * scored  # output projection over the scored items
-        return 3 * forward
-
-
-class ReferenceRunner:
-    """The SASRec reference's steps (its own sampler: random users, full padded windows)."""
-
-    name = "SASRec reference"
-
-    def __init__(self, sequences: EventSequences, device: torch.device) -> None:
-        self.model, self.sampler, self.optimizer = make_reference(sequences)
-        self.model.to(device)
-
-    def run(self, steps: int) -> Step:
-        from bench.sasrec_reference import train_steps
-
-        train_steps(self.model, self.sampler, self.optimizer, steps)
-        tokens = BATCH * MAX_LEN  # the reference always computes the full padded window
-        forward = encoder_flops(tokens, BATCH * MAX_LEN * MAX_LEN, DIM, LAYERS, DIM)
-        forward += 2 * 2 * tokens * DIM  # one positive and one negative dot product per position
-        return Step(steps * BATCH, 3 * forward * steps)
-
-
 def measure(
     runners: list, steps: int, warmup: int, rounds: int, device, clock=time.perf_counter
 ) -> list[Measurement]:
@@ -251,7 +125,7 @@ def _sync(device: torch.device) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    sequences = _load(args.data)
+    sequences = load_data(args.data)
     if sequences is None:
         return 0
     device = torch.device(args.device)
@@ -259,9 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     threads = set_training_threads(args.threads)  # one setting for both sides, kept throughout
     peak, peak_bf16 = peak_matmul_gflops(device, clock=clock), _peak_bf16(device, clock)
     window = args.window or None  # 0: the whole epoch is one window
+    overrides = parse_overrides(args.set)
+    model_fields = set(overrides) - {f.name for f in fields(TrainConfig)}
+    if model_fields:
+        raise SystemExit(f"--set: only TrainConfig fields here, not {sorted(model_fields)}")
     runners = [ReferenceRunner(sequences, device)]
     runners += [
-        OursRunner(sequences, device, loss, threads, order, window, updates)
+        OursRunner(sequences, device, loss, threads, order, window, updates, settings, overrides)
+        for settings in args.settings
         for loss in args.losses
         for order in args.batches
         for updates in args.item_updates
@@ -333,33 +212,24 @@ def _parser() -> argparse.ArgumentParser:
         help="how AdamW updates the item table (TrainConfig.item_updates); 'dense rows' times "
         "the old path against lazy rows in one run",
     )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        default=["defaults"],
+        choices=list(SETTINGS),
+        help="our trainer's batch size, negatives and item updates: TrainConfig's defaults, or "
+        "those before issue #15; 'before-15 defaults' times the old path against today's",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="ablation: override a TrainConfig default on the 'defaults' side, e.g. --set "
+        "negatives=512 (repeatable; 'before-15' stays as it was)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not write RESULTS.md")
     return parser
-
-
-def _load(data: str) -> EventSequences | None:
-    """Beauty, sample_data ingested into a throwaway workspace, or WORKSPACE:DATASET."""
-    if data == "beauty":
-        return load_beauty_or_say_skipped()
-    import tempfile
-    from pathlib import Path
-
-    from core.data.ingest import ingest
-    from core.data.store import load_sequences
-    from core.workspace import Workspace
-
-    if data != "sample":
-        folder, _, name = data.rpartition(":")
-        if not folder or not (Path(folder) / "datasets" / name).is_dir():
-            print(f"skipped: no dataset {name!r} in workspace {folder!r}", file=sys.stderr)
-            return None
-        return load_sequences(Workspace(Path(folder)), name)
-
-    root = Path(__file__).resolve().parents[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        workspace = Workspace(Path(tmp))
-        ingest(root / "sample_data" / "events.csv", "sample", workspace)
-        return load_sequences(workspace, "sample")
 
 
 COLUMNS = [
@@ -410,6 +280,9 @@ def _row(
         command += f" --window {args.window}" if "bucketed" in args.batches else ""
     if args.item_updates != ["auto"]:
         command += f" --item-updates {' '.join(args.item_updates)}"
+    if args.settings != ["defaults"]:
+        command += f" --settings {' '.join(args.settings)}"
+    command += "".join(f" --set {pair}" for pair in args.set)
     name = m.name
     if m.positions:  # non-padding events/s: the figure issue #15 asks for
         name += f": {m.events_per_s:,.0f} events/s, {m.padding:.1%} padding"
