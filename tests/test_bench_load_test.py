@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from bench import load_report
 from bench import load_test as bench
 from bench.dashboard_scale import Visit
 from dashboard.screenshots import CHROMIUM
 
 
 def test_percentiles_are_nearest_rank() -> None:
-    assert bench.percentiles([1.0]) == (1.0, 1.0)
-    assert bench.percentiles([float(n) for n in range(1, 21)]) == (10.5, 19.0)
+    assert load_report.percentiles([1.0]) == (1.0, 1.0)
+    assert load_report.percentiles([float(n) for n in range(1, 21)]) == (10.5, 19.0)
 
 
 def _result(sessions: list[bench.Session]) -> bench.LoadResult:
@@ -32,7 +33,7 @@ def test_table_splits_browsers_while_others_train_from_trainers() -> None:
         bench.Seen(1, "Home", Visit(4.0, 1, 1), "browser", 1),
         bench.Seen(1, "Segments", Visit(None, 1, 1, ["not settled within 9 s"]), "browser", 0),
     ]
-    rows = bench.table(_result([one, two])).splitlines()
+    rows = load_report.table(_result([one, two])).splitlines()
     assert rows[2] == "| Home | 2 | 3.0 | 4.0 | 0 |"
     assert rows[3] == "| Segments | 1 | – | – | 1 |"
     assert rows[5] == "| **browse-only sessions, while others train** | 1 | 4.0 | 4.0 | 0 |"

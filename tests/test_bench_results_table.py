@@ -201,7 +201,7 @@ def _load_result():
 
 
 def test_load_test_row_and_page_column_fit_their_tables() -> None:
-    from bench import load_test as bench
+    from bench import load_report as bench
 
     result = _load_result()
     row = bench.run_row(result, 1.0, "python -m bench.load_test --write", "2026-12-02 10:00")
