@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from core.data import build, reader
+from core.data import reader, write
 from core.data.ingest import ingest
 from core.data.intern import MISSING, Interner, clean_dictionary
 from core.data.store import events_path, load_manifest
@@ -93,7 +93,7 @@ def test_many_groups_and_row_groups_match_one_group(workspace, write_log, monkey
     ingest(path, "one", workspace)
     monkeypatch.setattr(reader, "BATCH_ROWS", 16)
     monkeypatch.setattr(reader, "GROUP_ROWS", 16)
-    monkeypatch.setattr(build, "ROW_GROUP_ROWS", 7)
+    monkeypatch.setattr(write, "ROW_GROUP_ROWS", 7)
     ingest(path, "many", workspace)
     one, many = (pq.read_table(events_path(workspace, n)) for n in ("one", "many"))
     assert pq.ParquetFile(events_path(workspace, "many")).metadata.num_row_groups > 40
