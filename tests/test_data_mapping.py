@@ -61,6 +61,17 @@ def test_headerless_taobao_detected_by_content(write_log) -> None:
     assert found.preview[0]["column4"] == "pv"
 
 
+def test_one_garbled_time_in_the_sample_does_not_hide_the_time_column(write_log) -> None:
+    """Headerless tab-separated unix seconds with one `not-a-time` among them: still the time
+    column (the row itself is rejected at ingest, with its line)."""
+    rows = [f"{50000 + i % 30}\tp{i * 7}\t{1_700_000_000 + 97 * i}" for i in range(80)]
+    rows[7] = "50007\tp7\tnot-a-time"
+    found = detect_mapping(write_log("plays.tsv", "\n".join(rows) + "\n"))
+    assert found.source.has_header is False
+    assert found.mapping.time == "column3"
+    assert (found.mapping.user, found.mapping.item) == ("column1", "column2")
+
+
 def test_header_with_iso_times_and_semicolons(write_log) -> None:
     text = (
         "uid;when;what;product\nu1;2024-01-01T10:00:00Z;view;p1\nu1;2024-01-01T10:05:00Z;buy;p1\n"

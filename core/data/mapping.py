@@ -368,8 +368,12 @@ def _column_stats(source: SourceInfo, index: int) -> dict[str, float | bool]:
 
 
 def _time_score(values: list[str], numeric: list[str]) -> float:
-    """Share of values that read as a timestamp: epoch numbers in range, or ISO-like dates."""
-    if len(numeric) == len(values):
+    """Share of values that read as a timestamp: epoch numbers in range, or ISO-like dates.
+
+    A mostly numeric column is scored as epoch numbers, its few non-numbers counting as misses:
+    one garbled value in the sample must not hide a column of unix times (that row is rejected
+    at ingest, with its line)."""
+    if 2 * len(numeric) >= len(values):
         lo, hi = UNIX_SECONDS[0], UNIX_MICROS[1]
         return sum(lo <= abs(float(v)) < hi for v in numeric) / len(values)
     return sum(parse_time_text(v) is not None for v in values) / len(values)
