@@ -71,6 +71,31 @@ def test_fixing_the_mapping_clears_the_warning(mapping_app: AppTest) -> None:
     assert not at.error and not _ingest_button(at).disabled
 
 
+def test_none_for_a_detected_column_means_the_file_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Choosing "(none)" for the detected event type is a decision: ingest must not detect it
+    again."""
+    log = tmp_path / "shop.csv"
+    log.write_text(
+        "user,time,action,item\n"
+        + "".join(
+            f"u{i % 5},{1_700_000_000 + i},{('view', 'cart')[i % 2]},i{i}\n" for i in range(40)
+        )
+    )
+    monkeypatch.setenv("BL_TEST_WS", str(tmp_path / "ws"))
+    monkeypatch.setenv("BL_TEST_LOG", str(log))
+    at = AppTest.from_function(_mapping_step, default_timeout=60)
+    at.run()
+    assert at.selectbox(key="t_event").value == "action"
+    at.selectbox(key="t_event").set_value("(none)").run()
+    _ingest_button(at).click().run()
+    assert not at.exception, at.exception
+    manifest = load_manifest(Workspace.at(tmp_path / "ws"), "shop")
+    assert manifest["mapping"]["event"] is None
+    assert manifest["mapping"]["item"] == "item"  # the other roles as detected
+
+
 def test_user_data_is_literal_in_markdown() -> None:
     from dashboard.components.widgets import md
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.data.mapping import detect_mapping, match_by_name
+from core.data.mapping import NO_COLUMN, detect_mapping, match_by_name
 from core.data.timeparse import parse_gap
 from core.errors import BehaviorLensError, InputError
 
@@ -70,6 +70,17 @@ def test_one_garbled_time_in_the_sample_does_not_hide_the_time_column(write_log)
     assert found.source.has_header is False
     assert found.mapping.time == "column3"
     assert (found.mapping.user, found.mapping.item) == ("column1", "column2")
+
+
+def test_an_override_of_no_column_keeps_detection_off_that_role(write_log) -> None:
+    log = "user,time,action,item\n" + "".join(
+        f"u{i % 5},{1_700_000_000 + i},{('view', 'cart')[i % 2]},i{i}\n" for i in range(40)
+    )
+    path = write_log("shop.csv", log)
+    assert detect_mapping(path).mapping.event == "action"
+    found = detect_mapping(path, overrides={"event": NO_COLUMN})
+    assert found.mapping.event is None and found.detected_by["event"] == "override"
+    assert (found.mapping.user, found.mapping.time, found.mapping.item) == ("user", "time", "item")
 
 
 def test_header_with_iso_times_and_semicolons(write_log) -> None:

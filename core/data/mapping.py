@@ -24,6 +24,9 @@ from core.data.sniff import SourceInfo, inspect_source, is_number, normalise_nam
 from core.errors import InputError
 
 ROLES = ("user", "time", "event", "item", "session", "category")
+# An override naming no column: the file has none for this role, so detection must not find
+# one (the dashboard's "(none)"). The empty string, since no column can be named so.
+NO_COLUMN = ""
 REQUIRED_ROLES = ("user",)  # plus an item or an event column; time only for non-sequence files
 EACH_SESSION_A_USER = "session"  # detected_by value: the session column stands in for the user
 
@@ -204,7 +207,9 @@ def resolve_mapping(
     found: dict[str, str] = {}
     how: dict[str, str] = {}
     for role, column in overrides.items():
-        if column is not None:
+        if column == NO_COLUMN:
+            how[role] = "override"  # decided: no such column; detection leaves the role alone
+        elif column is not None:
             if column not in source.columns:
                 raise InputError(
                     f"no column {column!r} for --{role}; the file has: {', '.join(source.columns)}",
@@ -225,8 +230,10 @@ def resolve_mapping(
 
 
 def _take(found: dict[str, str], how: dict[str, str], new: dict[str, str], why: str) -> None:
+    """Adds detected roles that are neither decided yet (found, or overridden to NO_COLUMN) nor
+    on a column already taken."""
     for role, column in new.items():
-        if role not in found and column not in found.values():
+        if role not in how and column not in found.values():
             found[role], how[role] = column, why
 
 

@@ -18,7 +18,7 @@ import streamlit as st
 
 from core import fs_atomic
 from core.data.ingest import IngestOptions, ingest, ingest_warnings, preview
-from core.data.mapping import MappingPreview
+from core.data.mapping import NO_COLUMN, MappingPreview
 from core.data.mapping_checks import MappingIssue, check_mapping
 from core.data.store import load_manifest
 from core.progress import ProgressEvent
@@ -152,7 +152,8 @@ def run_ingest(
             bar.progress(event.fraction or 0.0, text=f"{event.stage} {event.message}".strip())
 
         with widgets.friendly_errors("Ingest failed"):
-            roles = {role: column for role, column in mapping.items() if column}
+            # "(none)" is a decision, not a blank: detection must not bring the column back
+            roles = {role: column or NO_COLUMN for role, column in mapping.items()}
             options = replace(read or IngestOptions(), **roles)
             summary = ingest(path, name, ws, options, on_progress=on_progress)
             bar.progress(1.0, text="done")
