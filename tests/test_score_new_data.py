@@ -93,6 +93,42 @@ def test_scoring_the_training_dataset_is_refused(weekly: Workspace, capsys) -> N
     assert "trained on" in capsys.readouterr().err
 
 
+def _renamed_period(weekly: Workspace, name: str, users: bool) -> None:
+    """Week 7+ with every item id renamed (and every user id too when `users`)."""
+    log = pd.read_csv(SAMPLE / "events.csv", dtype=str, keep_default_na=False)
+    later = log[pd.to_datetime(log["timestamp"]) > pd.to_datetime(log["timestamp"]).quantile(0.8)]
+    later = later.assign(item_id="other-" + later["item_id"])
+    if users:
+        later = later.assign(user_id="someone-" + later["user_id"])
+    path = weekly.root.parent / f"{name}.csv"
+    later.to_csv(path, index=False)
+    assert main(["ingest", str(path), "--name", name, "--workspace", str(weekly.root)]) == 0
+
+
+def test_a_log_with_nothing_in_common_is_refused_before_anything_is_written(
+    weekly: Workspace, capsys
+) -> None:
+    _renamed_period(weekly, "elsewhere", users=True)
+    capsys.readouterr()
+    args = ["score", "--run", "r", "--dataset", "elsewhere", "--workspace", str(weekly.root)]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "does not look like a later period" in error and "Traceback" not in error
+    assert not scored_dir(weekly, "r", "elsewhere").exists()
+
+
+def test_known_users_on_a_whole_new_catalogue_still_get_segments(weekly: Workspace) -> None:
+    """No item the run knows (and no history read): the item-preference block is missing, so it
+    sits at the centre instead of failing; the drift says the catalogue moved on."""
+    _renamed_period(weekly, "newcatalogue", users=False)
+    args = ["score", "--run", "r", "--dataset", "newcatalogue", "--no-history"]
+    assert main([*args, "--workspace", str(weekly.root)]) == 0
+    folder = scored_dir(weekly, "r", "newcatalogue")
+    users = pd.read_parquet(folder / "users.parquet")
+    assert users["segment"].notna().all()
+    assert json.loads((folder / "drift.json").read_text())["unseen_item_share"] == 1.0
+
+
 def test_remap_keeps_reserved_ids_and_unknowns_become_unk() -> None:
     source, target = Vocab.build(["a", "b", "z"]), Vocab.build(["b", "a"])
     assert remap(source, target).tolist() == [0, 1, 2, 4, 3, UNK]

@@ -40,6 +40,7 @@ CLEAR_MARGIN = 1.05  # the model "beats" a baseline when at least 5% above it
 DROP_SHARE = 0.8  # below this share of the training score, quality has dropped
 UNSEEN_SHARE = 0.2  # more new events on unseen items than this: the catalogue moved on
 OVERLAP_SHARE = 0.1  # more new events than this dated inside the training period: say so
+UNRELATED_ITEM_SHARE = 0.05  # no known user and fewer item events on known items: another log
 
 
 @dataclass
@@ -77,6 +78,7 @@ def score_new_data(
     train = load_sequences(workspace, loaded.dataset)
     new = load_sequences(workspace, dataset)
     period = align(new, train, config.with_history)
+    _refuse_unrelated(period, new, run, dataset)
     catalog = load_item_catalog(workspace, loaded.dataset)
     target = Path(out) if out else scored_dir(workspace, run, dataset)
     steps = ("predictions", "segments", "anomalies", "drift")
@@ -97,6 +99,21 @@ def score_new_data(
         atomic_write_json(staging / DRIFT_FILE, drift)
     progress(ProgressEvent("score", len(steps), len(steps), "done"))
     return {**drift, "out": str(target)}
+
+
+def _refuse_unrelated(period: NewPeriod, new: EventSequences, run: str, dataset: str) -> None:
+    """Stops before writing anything when nothing links the new log to the run's: no user in
+    common and (almost) no item the run knows. Scores on such a log would be confident numbers
+    about a model that never saw any of it."""
+    item_events = int(np.count_nonzero(new.items >= new.item_vocab.first_real_id))
+    known_share = 1.0 - period.unseen_items / item_events if item_events else 0.0
+    if period.known.any() or known_share >= UNRELATED_ITEM_SHARE:
+        return
+    raise BehaviorLensError(
+        f"dataset {dataset!r} does not look like a later period of the log run {run!r} was "
+        f"trained on: none of its users and {known_share:.1%} of its item events are known to "
+        "the run. Pick the new period of that log, or train a run on this one."
+    )
 
 
 def _predictions(

@@ -90,6 +90,11 @@ class BlockTransform:
             return None
         return cls(keep, scaler.mean_, scaler.scale_, axes, center, 1.0 / np.sqrt(total))
 
+    @property
+    def dims(self) -> int:
+        """Width of this block in the fitted space."""
+        return len(self.axes) if self.axes is not None else int(self.keep.sum())
+
     def transform(self, values: np.ndarray) -> np.ndarray:
         X = np.nan_to_num(np.asarray(values, dtype=np.float64))[:, self.keep]
         Z = (X - self.mean) / self.std
@@ -159,10 +164,17 @@ class SegmentSpace:
         return cls(transforms, used, [str(c) for c in behaviour.columns])
 
     def transform(self, behaviour: pd.DataFrame, blocks: ModelBlocks | None) -> np.ndarray:
-        """(n, F) users in the fitted space; features the new data lacks count as 0."""
+        """(n, F) users in the fitted space; features the new data lacks count as 0, and a
+        whole block it lacks (no item the model knows, one event type where the fit saw a mix)
+        sits at the fitted users' centre, so it pulls no user towards any segment."""
         aligned = behaviour.reindex(columns=self.columns, fill_value=0.0)
         raw = raw_blocks(aligned, blocks)
-        parts = [t.transform(raw[n]) * self.weights[n] for n, t in self.transforms.items()]
+        parts = [
+            t.transform(raw[n]) * self.weights[n]
+            if n in raw
+            else np.zeros((len(behaviour), t.dims))
+            for n, t in self.transforms.items()
+        ]
         return np.hstack(parts) if parts else np.zeros((len(behaviour), 1))
 
     def to_dict(self) -> dict:
