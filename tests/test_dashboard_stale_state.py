@@ -261,6 +261,18 @@ def test_a_run_this_tab_trained_is_what_the_pages_open_on(demo_ws, monkeypatch) 
     assert at.selectbox(key="rep_run_sample").value == "fresh"
 
 
+def test_a_dataset_without_runs_says_whose_run_a_page_shows(demo_ws, monkeypatch, tmp_path):
+    """The demo's run stays on screen for a new dataset with no run, but never unannounced."""
+    ingest(_shop_log(tmp_path / "shop.csv"), SHOP, Workspace.at(demo_ws), IngestOptions())
+    at = open_page("segments", demo_ws, monkeypatch)
+    assert not any("No run has been trained on" in i.value for i in at.info)
+    at.session_state[state.DATASET] = SHOP
+    at.run()
+    assert not at.exception, at.exception
+    said = " ".join(i.value for i in at.info).replace("\\", "")
+    assert f"No run has been trained on **{SHOP}** yet" in said and "trained on **sample**" in said
+
+
 # --- words for analysts ----------------------------------------------------------------------
 
 

@@ -4,7 +4,9 @@ dataset's default run, remembered on disk and opened by the dashboard's run pick
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from core.analysis.runs_table import (
     DEFAULT_RUN_FILE,
     compare_runs,
     default_run,
+    newest_run,
     preferred_run,
     set_default_run,
 )
@@ -142,3 +145,20 @@ def test_pickers_open_on_the_default_else_the_newest_run(demo_two_runs, monkeypa
     assert at.selectbox(key="pred_run").value == "demo"
     at.button(key="pred_export").click().run()
     assert not at.exception and len(at.get("download_button")) == 1
+
+
+def test_pages_open_on_a_finished_run_and_never_offer_one_still_training(
+    demo_two_runs, monkeypatch
+) -> None:
+    """A newer cancelled run is not what pages open on; a run still training (its config.json
+    already written, as the trainer does at start) is not offered at all."""
+    ws = Workspace(demo_two_runs)
+    atomic_write_json(ws.run_dir("demo-new") / "status.json", {"state": "cancelled"})
+    assert newest_run(ws, "sample") == "demo"
+    shutil.copytree(ws.run_dir("demo"), ws.run_dir("busy"))
+    status = {"state": "running", "pid": os.getpid(), "updated": time.time()}  # alive: ours
+    atomic_write_json(ws.run_dir("busy") / "status.json", status)
+    at = _open("predict", demo_two_runs, monkeypatch)
+    assert at.selectbox(key="pred_run").value == "demo"
+    assert "busy" not in at.selectbox(key="pred_run").options
+    assert "demo-new" in at.selectbox(key="pred_run").options  # cancelled: still pickable

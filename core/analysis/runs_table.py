@@ -166,13 +166,14 @@ def set_default_run(workspace: Workspace, dataset: str, run: str) -> None:
 
 
 def newest_run(workspace: Workspace, dataset: str) -> str | None:
-    """The most recently created run of `dataset` (None when it has none)."""
+    """The most recently created run of `dataset` that finished training, else its most recent
+    one (None when it has none): a cancelled or failed run is not what pages should open on."""
     created = {
-        name: str(meta.get("created") or "")
+        name: (_status(workspace.run_dir(name)) == "finished", str(meta.get("created") or ""))
         for name in workspace.run_names()
         if (meta := run_meta(workspace, name)).get("dataset") == dataset
     }
-    return max(created, key=lambda name: (created[name], name)) if created else None
+    return max(created, key=lambda name: (*created[name], name)) if created else None
 
 
 def preferred_run(workspace: Workspace, dataset: str) -> str | None:

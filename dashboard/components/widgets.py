@@ -94,12 +94,16 @@ def dataset_picker(ws: Workspace, key: str, label: str = "Dataset") -> str | Non
 def run_picker(
     ws: Workspace, key: str, label: str = "Trained run", names: list[str] | None = None
 ) -> str | None:
-    """Select box over finished runs (default: all in the workspace); None when there is none.
+    """Select box over trained runs (default: all in the workspace); None when there is none.
 
-    It opens on the tab's dataset's default run (else its newest run) whenever the tab's run
-    belongs to another dataset; picking a run of another dataset makes that the tab's dataset.
+    A run still training is never offered: its checkpoint changes under the analyst, and what
+    they computed on it would be overwritten when it finishes. It opens on the tab's dataset's
+    default run (else its newest finished run) whenever the tab's run belongs to another dataset;
+    picking a run of another dataset makes that the tab's dataset. When the tab's dataset has no
+    run yet, the page says whose run it shows instead.
     """
     names = ws.run_names() if names is None else names
+    names = [name for name in names if not jobs.job_status(ws, name).active]
     if not names:
         return None
     adopt_trained_runs(ws)
@@ -115,6 +119,13 @@ def run_picker(
 
     fallback = preferred or getattr(demo, "run", None)
     run = synced_select(label, names, state.RUN, fallback, f"{key}_run", follow_dataset)
+    trained_on = _dataset_of(ws, run)
+    if dataset and trained_on and trained_on != dataset and preferred is None:
+        st.info(
+            f"No run has been trained on **{md(dataset)}** yet: this page shows run "
+            f"**{md(run)}**, trained on **{md(trained_on)}**. Train one on the **Train** page.",
+            icon=":material/info:",
+        )
     training_warning(ws, run)
     return run
 
