@@ -362,3 +362,12 @@ def training_label(root: str, run: str, stamp: float) -> str | None:
 
     check = training_check(Workspace(Path(root)), run)
     return check.label() if check is not None else None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def outdated_label(root: str, run: str, stamps: tuple[float, float]) -> str | None:
+    """Says so when the run's dataset was replaced after training (core.analysis.run_freshness);
+    `stamps`: the run's and its dataset's, so a re-ingest is seen on the next rerun."""
+    from core.analysis.run_freshness import outdated_note
+
+    return outdated_note(Workspace(Path(root)), run)

@@ -187,11 +187,14 @@ def _context(workspace: Workspace, request: ReportRequest) -> _Context:
 
 
 def _training_label(workspace: Workspace, run: str) -> str | None:
-    """The "barely trained" warning of a run (core.evaluation.training_check), if any."""
+    """The warnings that lead the run's sections, if any: its dataset replaced since training
+    (core.analysis.run_freshness), then "barely trained" (core.evaluation.training_check)."""
+    from core.analysis.run_freshness import outdated_note
     from core.evaluation.training_check import training_check
 
     check = training_check(workspace, run)
-    return check.label() if check is not None else None
+    notes = [outdated_note(workspace, run), check.label() if check is not None else None]
+    return " ".join(note for note in notes if note) or None
 
 
 def _choose_sections(sections: Sequence[str] | None) -> list[str]:

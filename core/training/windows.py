@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from core.data.sequences import EventSequences
-from core.data.vocab import NUM_RESERVED, PAD
+from core.data.vocab import NUM_RESERVED, PAD, Vocab
 from core.model.embeddings import gap_buckets
 from core.model.transformer import EncoderInput
 
@@ -93,8 +93,13 @@ def training_ends(offsets: np.ndarray) -> np.ndarray:
 
 def vocab_hash(seqs: EventSequences) -> str:
     """Fingerprint of the three vocabularies: a run only scores data with the same ids."""
+    return vocabs_hash((seqs.item_vocab, seqs.event_vocab, seqs.category_vocab))
+
+
+def vocabs_hash(vocabs: tuple[Vocab, Vocab, Vocab]) -> str:
+    """`vocab_hash` of (items, events, categories) read on their own, without the events."""
     digest = hashlib.sha256()
-    for vocab in (seqs.item_vocab, seqs.event_vocab, seqs.category_vocab):
+    for vocab in vocabs:
         digest.update("\x1f".join(vocab.tokens).encode("utf-8"))
         digest.update(b"\x1e")
     return digest.hexdigest()[:16]

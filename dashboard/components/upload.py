@@ -17,6 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from core import fs_atomic
+from core.analysis import run_info
 from core.data.ingest import IngestOptions, ingest, ingest_warnings, preview
 from core.data.mapping import NO_COLUMN, MappingPreview
 from core.data.mapping_checks import MappingIssue, check_mapping
@@ -220,6 +221,21 @@ def add_dataset(ws: Workspace, key: str, follow: bool = True) -> bool:
     return "dataset" not in record
 
 
+def replace_warning(ws: Workspace, name: str) -> str:
+    """What ingesting under an existing dataset's name does, runs trained on it included."""
+    said = f"A dataset named **{widgets.md(name)}** exists; ingesting replaces it."
+    runs = run_info.runs_of(ws, name)
+    if not runs:
+        return said
+    names = ", ".join(f"**{widgets.md(run)}**" for run in runs)
+    many = len(runs) > 1
+    return (
+        f"{said} Run{'s' if many else ''} {names} {'were' if many else 'was'} trained on it: "
+        f"{'their' if many else 'its'} segments, anomalies and scores will describe the old data "
+        "until you train again."
+    )
+
+
 def map_and_ingest(ws: Workspace, path: Path, key: str, follow: bool = True) -> str | None:
     """Preview, mapping with its checks, optional item table, name, and the Ingest button.
     Returns the dataset's name when it was just ingested."""
@@ -241,7 +257,7 @@ def map_and_ingest(ws: Workspace, path: Path, key: str, follow: bool = True) -> 
         )
         name = st.text_input("Dataset name", value=dataset_name_for(path.name), key=f"{key}_name")
         if name in ws.dataset_names():
-            st.warning(f"A dataset named {name!r} exists; ingesting replaces it.")
+            st.warning(replace_warning(ws, name), icon=":material/warning:")
         blocked = bool(issues) and not accepted
         if st.button("Ingest", type="primary", key=f"{key}_go", disabled=blocked):
             read = replace(read, accept_mapping=accepted, items=str(items) if items else None)

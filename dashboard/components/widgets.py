@@ -155,8 +155,14 @@ def _dataset_of(ws: Workspace, run: str) -> str | None:
 
 
 def training_warning(ws: Workspace, run: str) -> None:
-    """Say so when the run is barely trained, on every page that shows one (with both figures)."""
+    """Say so when the run is barely trained (with both figures) or its dataset was replaced
+    since it was trained, on every page that shows one."""
     with friendly_errors(f"Checking run {run}"):
+        trained_on = _dataset_of(ws, run)
+        stamps = (state.run_stamp(ws, run), state.dataset_stamp(ws, trained_on or ""))
+        outdated = state.outdated_label(str(ws.root), run, stamps)
+        if outdated:
+            st.warning(md(outdated), icon=":material/history:")
         label = state.training_label(str(ws.root), run, state.run_stamp(ws, run))
         if label:
             st.warning(label, icon=":material/warning:")
