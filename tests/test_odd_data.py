@@ -29,7 +29,7 @@ from core.analysis.view_notes import (
 from core.analysis.volume import event_volume
 from core.data.ingest import IngestOptions, ingest
 from core.data.store import events_path, load_manifest, load_sequences
-from core.evaluation.training_check import BASELINE_FILE, training_check
+from core.evaluation.training_check import BASELINE_FILE, TrainingCheck, training_check
 from core.reports.build import build_report
 from core.reports.request import ReportRequest
 from core.workspace import Workspace
@@ -209,8 +209,16 @@ def test_a_run_not_clearly_above_markov_is_barely_trained(tmp_path: Path) -> Non
     assert label.startswith("Barely trained") and f"{check.markov_ndcg:.3f}" in label
     cached = json.loads((folder / BASELINE_FILE).read_text())
     assert cached["markov_ndcg@10"] == pytest.approx(check.markov_ndcg)
-    _fake_run(ws, "good", "short", 1.05 * check.markov_ndcg + 0.01)
+    stronger = max(check.markov_ndcg, check.popular_ndcg or 0.0)
+    _fake_run(ws, "good", "short", 1.05 * stronger + 0.01)
     assert training_check(ws, "good").label() is None
+
+
+def test_a_run_above_markov_but_below_the_most_popular_items_is_barely_trained() -> None:
+    check = TrainingCheck(model_ndcg=0.054, markov_ndcg=0.011, popular_ndcg=0.065)
+    assert check.barely_trained
+    assert "the most popular items' 0.065" in (check.label() or "")
+    assert TrainingCheck(0.054, 0.011, None).label() is None  # Markov alone: clearly above
 
 
 def test_the_report_carries_the_barely_trained_label(tmp_path: Path) -> None:
