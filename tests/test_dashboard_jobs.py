@@ -28,6 +28,8 @@ root = args[args.index("--workspace") + 1]
 mode = os.environ.get("FAKE_MODE", "finish")
 folder = os.path.join(root, "runs", run)
 os.makedirs(folder, exist_ok=True)
+if mode == "slow-start":  # still importing torch: no state written, SIGTERM ends it outright
+    time.sleep(60)
 def status(state, message=""):
     with open(os.path.join(folder, "status.json.tmp"), "w") as f:
         json.dump({{"state": state, "pid": os.getpid(), "started": 1.0, "updated": time.time(),
@@ -185,6 +187,21 @@ def test_cancel_then_resume(workspace, fake_python, monkeypatch) -> None:
     jobs.resume(workspace, "r1", python=fake_python)
     assert jobs.wait(workspace, "r1", timeout=30).state == "finished"
     assert jobs.read_progress(workspace, "r1")[-1].message == "resumed"
+
+
+def test_cancel_before_the_trainer_reports_is_cancelled_not_failed(
+    workspace, fake_python, monkeypatch
+) -> None:
+    monkeypatch.setenv("FAKE_MODE", "slow-start")
+    jobs.start_training(workspace, _config(), python=fake_python)
+    deadline = time.monotonic() + 30
+    while not jobs.job_status(workspace, "r1").alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert jobs.job_status(workspace, "r1").state == "starting"
+    assert jobs.cancel(workspace, "r1")
+    status = jobs.wait(workspace, "r1", timeout=30)
+    assert status.state == "cancelled" and "before training started" in status.message
+    assert "log" not in status.message
 
 
 def test_dead_job_without_status_is_failed_with_log(workspace, fake_python, monkeypatch) -> None:

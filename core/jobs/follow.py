@@ -75,8 +75,11 @@ def job_status(workspace: Workspace, run: str) -> JobStatus:
     message = str(status.message or "") if status else ""
     log = log_file(workspace, run)
     if state in ACTIVE_STATES and not alive and (record or status) and not _launching(record, pid):
-        state = "failed"  # killed (SIGKILL, OOM, a reboot) or crashed before it could say so
-        message = f"the training process ended without reporting a result; its log: {log}"
+        if record.get("cancelled") and status is None:  # stopped before it said anything
+            state, message = "cancelled", "cancelled before training started"
+        else:  # killed (SIGKILL, OOM, a reboot) or crashed before it could say so
+            state = "failed"
+            message = f"the training process ended without reporting a result; its log: {log}"
     tail = log_tail(log) if log.is_file() else ""
     return JobStatus(
         run=run,

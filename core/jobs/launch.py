@@ -125,6 +125,9 @@ def cancel(workspace: Workspace, run: str) -> bool:
     status = job_status(workspace, run)
     if not (status.active and status.alive) or status.pid is None:
         return False
+    record = read_job(workspace, run)
+    if record is not None:  # so a process stopped before it could say so reads as cancelled
+        atomic_write_json(job_file(workspace, run), {**record, "cancelled": time.time()})
     try:
         os.killpg(status.pid, signal.SIGTERM)
     except (ProcessLookupError, PermissionError):
