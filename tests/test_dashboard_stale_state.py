@@ -273,6 +273,23 @@ def test_a_dataset_without_runs_says_whose_run_a_page_shows(demo_ws, monkeypatch
     assert f"No run has been trained on **{SHOP}** yet" in said and "trained on **sample**" in said
 
 
+def test_after_a_start_the_form_offers_a_new_run_name(demo_ws, monkeypatch) -> None:
+    """Pressing Start again once a run had finished was refused: the name was the old run's."""
+    from core import jobs
+
+    monkeypatch.setattr(
+        jobs, "start_training", lambda ws, config, **_: _job(ws.root, config.run, "running", os.getpid())
+    )  # fmt: skip
+    at = open_page("train", demo_ws, monkeypatch)
+    name = at.text_input(key="train_form_run_sample_quick demo")
+    name.set_value("first").run()
+    at.button(key="train_form_start").click().run()
+    assert not at.exception, at.exception
+    at.run()
+    fresh = at.text_input(key="train_form_run_sample_quick demo").value
+    assert fresh != "first" and fresh.startswith("sample-quick-")
+
+
 # --- words for analysts ----------------------------------------------------------------------
 
 
