@@ -111,6 +111,11 @@ def test_catalog_helpers_label_beside_ids() -> None:
     assert unique_labels(list(frame["label"]), list(frame["item"])) == ["A (1)", "A (2)", "9"]
     assert option_text("1", catalog) == "A (1)" and option_text("9", catalog) == "9"
     assert price_frame(catalog) is None  # no price column: no revenue anywhere
+    searches = with_labels(
+        pd.DataFrame({"event": ["search", "view"], "item": [None, "1"]}), catalog
+    )
+    assert searches["label"].isna().tolist() == [True, False]  # item-less: missing, not "nan"
+    assert searches["label"].iloc[1] == "A"
 
 
 def test_no_item_token_is_never_recommended() -> None:

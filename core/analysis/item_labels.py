@@ -17,9 +17,12 @@ TOKEN_SEPARATOR = ", "  # how segment profiles join their top items into one cel
 
 
 def with_labels(frame: pd.DataFrame, catalog: ItemCatalog, column: str = "item") -> pd.DataFrame:
-    """A copy of `frame` with a `label` column right after the id column `column`."""
+    """A copy of `frame` with a `label` column right after the id column `column`; an event
+    without an item (a search) gets an empty label, never the text "nan" or "None"."""
     out = frame.drop(columns=["label"], errors="ignore")
     labels = catalog.labels(out[column].astype(str)) if len(out) else []
+    has_item = out[column].notna().tolist()
+    labels = [label if item else None for label, item in zip(labels, has_item, strict=True)]
     out.insert(out.columns.get_loc(column) + 1, "label", labels)
     return out
 

@@ -91,7 +91,8 @@ class StatusFile(Callback):
         value = trainer.selection_metric(s.val) if s.val else None
         name = trainer.selection_name
         of = f"/{trainer.epochs_planned}" if trainer.epochs_planned is not None else ""
-        self.write("running", f"epoch {s.epoch}{of}, val {name} {value}")
+        shown = f"{value:.4f}" if isinstance(value, float) else "not measured this epoch"
+        self.write("running", f"epoch {s.epoch}{of}, val {name} {shown}")
 
 
 class KeepBestWeights(Callback):

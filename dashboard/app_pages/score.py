@@ -83,7 +83,18 @@ if total > len(users):
         f"Showing the {len(users):,} highest anomaly scores of {total:,} users: the CSV below "
         "holds every user."
     )
-st.dataframe(users, hide_index=True, key=f"score_users_{run}_{dataset}")
+st.dataframe(
+    users,
+    hide_index=True,
+    key=f"score_users_{run}_{dataset}",
+    column_config={  # as on the Anomalies page
+        "anomaly_score": st.column_config.NumberColumn("anomaly score", format="%.1f"),
+        "false_alarm_rate": st.column_config.NumberColumn(
+            "false-alarm rate", format="percent", help="how often a normal user scores this high"
+        ),
+        "reason": st.column_config.TextColumn(width="large"),
+    },
+)
 # The files are read when a button is pressed, not on every rerun (100+ MB at 200k users).
 left, right = st.columns(2)
 left.download_button(
