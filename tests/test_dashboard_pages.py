@@ -303,6 +303,25 @@ def test_predict_page_what_if_and_generation(sample_ws, monkeypatch) -> None:
     assert "Appended" not in texts(at)
 
 
+def test_predict_page_counts_the_whole_last_session(sample_ws, monkeypatch) -> None:
+    """The what-if line once counted the session cut to the model's window ("last 8 of 25"
+    for a 35-event session)."""
+    from core.analysis.timeline import session_steps
+    from core.data.store import load_sequences
+
+    sequences = load_sequences(Workspace(sample_ws), "sample")
+    lengths = {
+        str(u): len(session_steps(sequences, str(u), max_steps=sequences.num_events))
+        for u in sequences.user_ids[:200]
+    }
+    user = max(lengths, key=lengths.get)
+    at = open_page("predict", sample_ws, monkeypatch)
+    at.session_state[state.USER] = user
+    at.run()
+    line = next(m.value for m in at.markdown if m.value.startswith("**Last session:**"))
+    assert lengths[user] <= 8 or f"last 8 of {lengths[user]} events" in line
+
+
 def test_segments_page_map_profiles_and_rename(ws_copy, monkeypatch) -> None:
     at = open_page("segments", ws_copy, monkeypatch)
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)

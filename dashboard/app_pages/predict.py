@@ -72,14 +72,15 @@ st.caption(
     "expectations before and after (typed sessions are read with 30 s between events)."
 )
 start_steps = context.loaded.model_config.max_len - WHAT_IF_ROOM
+session_length = len(session_steps(sequences, user_id, max_steps=sequences.num_events))
 base = tuple(session_steps(sequences, user_id, max_steps=start_steps))
 what_if_key = f"{state.WHAT_IF}_{context.run}_{user_id}"
 appended: list[tuple[str, str]] = state.get(what_if_key, [])
-st.markdown(
-    "**Last session:** "
-    + _steps_text(base[-8:])
-    + (f" (last 8 of {len(base)})" if len(base) > 8 else "")
-)
+notes = [f"last 8 of {session_length} events"] if session_length > 8 else []
+if session_length > len(base):
+    notes.append(f"the what-if starts from its latest {len(base)}, what the model reads")
+shown_note = f" ({'; '.join(notes)})" if notes else ""
+st.markdown("**Last session:** " + _steps_text(base[-8:]) + shown_note)
 suggested = [str(i) for i in now.items["item"]] if now is not None else []
 c1, c2, c3 = st.columns([2, 2, 1])
 event = c1.selectbox("Event", event_types, key=f"pred_wi_event_{context.run}")
