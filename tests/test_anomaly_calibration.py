@@ -190,3 +190,15 @@ def test_cli_takes_the_rate_and_reports_the_flagged_count(clean: CleanRun, capsy
     assert head.flagged == int((stored["false_alarm_rate"] <= head.flag_rate).sum())
     assert main([*args, "--false-alarm-rate", "2"]) == 2
     assert "--false-alarm-rate" in capsys.readouterr().err
+
+
+def test_a_busy_session_at_ordinary_pace_is_not_called_1x_normal_pace() -> None:
+    from core.analysis.anomalies import _phrase
+
+    row = {"events": 31, "seconds": 960.0, "run_event": 0, "median_gap_s": 30.0}
+    typical = {"median_gap_s": 30.0, "events_per_min": 0.6}
+    phrase = _phrase("events_per_min", row, typical, ["view"])
+    assert "normal pace" not in phrase
+    assert phrase == "31 events (views) in 16 min, 1.9 a minute (typical 0.6)"
+    fast = _phrase("median_gap_s", {**row, "median_gap_s": 3.0}, typical, ["view"])
+    assert fast.endswith("10× normal pace")

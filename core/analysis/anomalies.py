@@ -53,6 +53,7 @@ FEATURES: dict[str, tuple[float, bool]] = {
 }
 
 
+PACE_RATIO_SAID = 1.5  # "N× normal pace" only when the gaps are at least this much shorter
 PACE_FEATURES = ("median_gap_s", "events_per_min", "burst")  # need clock times to mean anything
 MIX_FEATURES = ("same_event_run",)  # need two event types: with one, a run is the session length
 CRAWL_MIN_STEPS = 5  # a catalogue crawl climbs item ids by one at least this many times in a row
@@ -317,10 +318,14 @@ def _phrase(feature: str, row: dict, typical: dict[str, float], events: list[str
         gap = max(float(row["median_gap_s"]), 0.5) if pd.notna(row["median_gap_s"]) else 0.5
         ratio = typical.get("median_gap_s", gap) / gap
         which = f" ({_plural(event)})" if events else ""  # one event type: nothing to name
-        return (
-            f"{int(row['events'])} events{which} in {_duration(row['seconds'])}, "
-            f"{ratio:.0f}× normal pace"
-        )
+        said = f"{int(row['events'])} events{which} in {_duration(row['seconds'])}"
+        if ratio >= PACE_RATIO_SAID:
+            return f"{said}, {ratio:.0f}× normal pace"
+        # the gaps are ordinary: what stands out is how much the session holds per minute
+        seconds = max(float(row["seconds"]), 1.0)
+        usual = typical.get("events_per_min")
+        rate = f"{60.0 * int(row['events']) / seconds:.1f} a minute"
+        return f"{said}, {rate}" + (f" (typical {usual:.1f})" if usual is not None else "")
     if feature == "burst":
         usual = typical.get("burst", 1.0)
         return f"{int(row['burst'])} events within {BURST_WINDOW_S:.0f} s (typical {usual:.0f})"
