@@ -290,6 +290,16 @@ def test_after_a_start_the_form_offers_a_new_run_name(demo_ws, monkeypatch) -> N
     assert fresh != "first" and fresh.startswith("sample-quick-")
 
 
+def test_top_paths_offer_no_category_labels_on_a_log_without_categories(two_ws, monkeypatch):
+    at = open_page("data", two_ws, monkeypatch)
+    _tab(at, "Top paths")
+    assert at.radio(key="data_paths_level").value == "event"  # the demo has categories
+    at.session_state[state.DATASET] = SHOP
+    _tab(at, "Top paths")
+    assert "data_paths_level" not in [r.key for r in at.radio]  # "(none) -> (end)" before
+    assert not at.exception and not at.error
+
+
 # --- words for analysts ----------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import streamlit as st
 from core.analysis.funnels import default_funnel_steps
 from core.analysis.retention import retention_matrix
 from core.analysis.view_notes import PATHS_MERGED_NOTE, event_types_note
+from core.data.store import load_manifest
 from core.workspace import Workspace
 from dashboard import analytics_cache, state
 from dashboard.components import charts, widgets
@@ -128,7 +129,12 @@ def paths(ws: Workspace, dataset: str, key: str) -> None:
     left, middle, right = st.columns(3)
     start = left.selectbox("Start at", ["(first event)", *events], key=f"{key}_start_{dataset}")
     length = middle.slider("Steps", 2, 6, 3, key=f"{key}_length")
-    level = right.radio("Label by", ["event", "category"], horizontal=True, key=f"{key}_level")
+    has_category = (load_manifest(ws, dataset).get("mapping") or {}).get("category") is not None
+    level = (  # a log without categories has nothing to label by but the event
+        right.radio("Label by", ["event", "category"], horizontal=True, key=f"{key}_level")
+        if has_category
+        else "event"
+    )
     single = event_types_note(events)
     if single and level == "event":
         st.info(single)
