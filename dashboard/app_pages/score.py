@@ -25,8 +25,11 @@ run = widgets.require_run(ws, key="score")
 trained_on = str(run_info.run_meta(ws, run).get("dataset", ""))
 candidates = [d for d in ws.dataset_names() if d != trained_on]
 with st.expander("Add the new period's log", icon=":material/add:", expanded=not candidates):
-    upload.add_dataset(ws, key="score_add", follow=False)
+    waiting = upload.add_dataset(ws, key="score_add", follow=False)
     candidates = [d for d in ws.dataset_names() if d != trained_on]
+if waiting:  # a file uploaded but not ingested yet: scoring an older choice would mislead
+    st.info("Ingest the uploaded log above to score it.")
+    st.stop()
 if not candidates:
     st.info(f"Upload the next period's log above: the run was trained on **{trained_on}**.")
     st.stop()
