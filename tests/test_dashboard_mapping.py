@@ -96,6 +96,34 @@ def test_none_for_a_detected_column_means_the_file_has_none(
     assert manifest["mapping"]["item"] == "item"  # the other roles as detected
 
 
+def test_a_time_column_detection_missed_can_be_picked_in_the_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Detection found no time (most of the sample is "-"): the form still shows, says what is
+    missing, and ingests once the analyst picks the column (the "-" rows rejected)."""
+    log = tmp_path / "odd.csv"
+    rows = [f"u{i % 7},i{i},{1_700_000_000 + i if i % 3 == 0 else '-'}" for i in range(300)]
+    log.write_text("user_id,item_id,col_c\n" + "\n".join(rows) + "\n")
+    monkeypatch.setenv("BL_TEST_WS", str(tmp_path / "ws"))
+    monkeypatch.setenv("BL_TEST_LOG", str(log))
+    at = AppTest.from_function(_mapping_step, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("No time column was found" in e.value for e in at.error)
+    assert at.selectbox(key="t_time").value == "(none)" and _ingest_button(at).disabled
+    at.selectbox(key="t_category").set_value("(none)")  # taken for an id column by detection
+    at.selectbox(key="t_time").set_value("col_c").run()
+    assert not any("No time column was found" in e.value for e in at.error)
+    if at.checkbox:  # the unparseable times are an issue to accept, in words
+        at.checkbox[0].check().run()
+    assert not _ingest_button(at).disabled
+    _ingest_button(at).click().run()
+    assert not at.exception, at.exception
+    manifest = load_manifest(Workspace.at(tmp_path / "ws"), "odd")
+    assert manifest["mapping"]["time"] == "col_c"
+    assert manifest["stats"]["rejected_rows"] == 200 and manifest["stats"]["events"] == 100
+
+
 def test_user_data_is_literal_in_markdown() -> None:
     from dashboard.components.widgets import md
 

@@ -68,13 +68,24 @@ class IngestOptions:
         return {role: getattr(self, role) for role in ROLES}
 
 
-def preview(path: str | Path, options: IngestOptions | None = None) -> MappingPreview:
-    """What `ingest` would detect for this file, for the dashboard's confirm step."""
+def preview(
+    path: str | Path, options: IngestOptions | None = None, require: bool = True
+) -> MappingPreview:
+    """What `ingest` would detect for this file, for the dashboard's confirm step.
+
+    `require=False`: a proposal even when a required column was not found, for the analyst to
+    pick it (`core.data.mapping.missing_roles` says which)."""
     opts = options or IngestOptions()
     if Path(path).is_file():  # before the file is scanned at all
         _check_size(path, Path(path).stat().st_size, opts.limits)
     found = detect_mapping(
-        path, opts.format, opts.delimiter, opts.has_header, opts.columns, opts.overrides()
+        path,
+        opts.format,
+        opts.delimiter,
+        opts.has_header,
+        opts.columns,
+        opts.overrides(),
+        require=require,
     )
     _check_size(path, found.source.bytes, opts.limits)  # a folder of parts: their total
     return found

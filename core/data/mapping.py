@@ -96,15 +96,19 @@ def detect_mapping(
     columns: list[str] | None = None,
     overrides: dict[str, str | None] | None = None,
     preview_rows: int = 10,
+    require: bool = True,
 ) -> MappingPreview:
-    """Inspect `path` and propose a mapping (overrides win), raising InputError if unusable."""
+    """Inspect `path` and propose a mapping (overrides win), raising InputError if unusable.
+
+    `require=False` proposes what it found even without a user, time or item column (see
+    `missing_roles`), for a form where the analyst picks the rest."""
     source = inspect_source(Path(path), fmt, delimiter, has_header, columns, KNOWN_NAMES)
     if source.format == "parquet":
         _fill_parquet_layout(source)
     elif len(source.columns) < 2:
         _refuse_one_column(source, delimiter)
     notes: list[str] = []
-    mapping, how = resolve_mapping(source, overrides or {}, notes)
+    mapping, how = resolve_mapping(source, overrides or {}, notes, require)
     _check_types(source, mapping)
     preview = [dict(zip(source.columns, row, strict=False)) for row in source.sample[:preview_rows]]
     issues = check_mapping(source, mapping.as_dict())
@@ -199,7 +203,10 @@ def _type_fits(role: str, kind: object) -> bool:
 
 
 def resolve_mapping(
-    source: SourceInfo, overrides: dict[str, str | None], notes: list[str] | None = None
+    source: SourceInfo,
+    overrides: dict[str, str | None],
+    notes: list[str] | None = None,
+    require: bool = True,
 ) -> tuple[ColumnMapping, dict[str, str]]:
     """Overrides, then names, then content, then sane replacements for detected columns that
     fail their check; every mapped column must exist in the file. `notes` collects, in words,
@@ -225,7 +232,8 @@ def resolve_mapping(
     if source.sample:
         _repair(source, found, how, notes if notes is not None else [])
     mapping = ColumnMapping(**{role: found.get(role) for role in ROLES})
-    _check_required(mapping, source)
+    if require:
+        _check_required(mapping, source)
     return mapping, how
 
 
@@ -281,21 +289,33 @@ def _replacement(source: SourceInfo, role: str, found: dict[str, str]) -> tuple[
     return None
 
 
+def missing_roles(mapping: ColumnMapping, fmt: str) -> list[str]:
+    """The roles a mapping still needs before anything can be ingested: "user", "item" (an
+    item or, instead, an event column) and "time" (not for sequence files, ordered by line)."""
+    missing = [role for role in REQUIRED_ROLES if getattr(mapping, role) is None]
+    if mapping.item is None and mapping.event is None:
+        missing.append("item")
+    if mapping.time is None and fmt != "sequences":
+        missing.append("time")
+    return missing
+
+
 def _check_required(mapping: ColumnMapping, source: SourceInfo) -> None:
+    missing = missing_roles(mapping, source.format)
     for role in REQUIRED_ROLES:
-        if getattr(mapping, role) is None:
+        if role in missing:
             raise InputError(
                 f"could not find the {role} column among {', '.join(source.columns)}; "
                 f"name it with --{role} COL",
                 file=source.path,
             )
-    if mapping.item is None and mapping.event is None:
+    if "item" in missing:
         raise InputError(
             f"could not find the item column (nor an event column to use instead) among "
             f"{', '.join(source.columns)}; name it with --item COL",
             file=source.path,
         )
-    if mapping.time is None and source.format != "sequences":
+    if "time" in missing:
         pairs = len(source.columns) == 2  # e.g. `1 2` lines in a file named .csv
         raise InputError(
             f"could not find the time column among {', '.join(source.columns)}; "

@@ -19,7 +19,7 @@ import streamlit as st
 from core import fs_atomic
 from core.analysis import run_info
 from core.data.ingest import IngestOptions, ingest, ingest_warnings, preview
-from core.data.mapping import NO_COLUMN, MappingPreview
+from core.data.mapping import NO_COLUMN, ColumnMapping, MappingPreview, missing_roles
 from core.data.mapping_checks import MappingIssue, check_mapping
 from core.data.store import load_manifest
 from core.progress import ProgressEvent
@@ -38,6 +38,11 @@ ROLE_HELP = {
     "item": "What the action was on; without it, the event type stands in for the item.",
     "session": "Explicit session id; without it, sessions split at 30 min of inactivity.",
     "category": "Item category (optional).",
+}
+MISSING_TEXT = {  # a required role with no column (core.data.mapping.missing_roles)
+    "user": "No user column was found: pick the column that says who acted.",
+    "item": "No item column was found (nor an event column to use instead): pick one.",
+    "time": "No time column was found: pick the column that says when (unix times or dates).",
 }
 FILE_TYPES = ["csv", "tsv", "txt", "parquet", "inter"]
 FORMATS = ["auto", "csv", "parquet", "recbole", "sequences"]  # IngestOptions.format values
@@ -241,13 +246,16 @@ def map_and_ingest(ws: Workspace, path: Path, key: str, follow: bool = True) -> 
     Returns the dataset's name when it was just ingested."""
     read = read_options(key)
     with widgets.friendly_errors("Cannot read this file"):
-        proposal = preview(path, read)
+        proposal = preview(path, read, require=False)  # a role not found: the analyst picks it
         st.markdown(f"**Preview** · detected format: `{proposal.source.format}`")
         frame = pd.DataFrame(proposal.preview, columns=proposal.source.columns)
         st.dataframe(frame, hide_index=True, key=f"{key}_preview")
         st.markdown("**Column mapping** (auto-detected; change any that are wrong)")
         mapping = mapping_form(proposal, key)
         issues, accepted = mapping_checks(proposal, mapping, key)
+        missing = missing_roles(ColumnMapping(**mapping), proposal.source.format)
+        for role in missing:
+            st.error(MISSING_TEXT[role], icon=":material/error:")
         items = saved_upload(
             ws,
             f"{key}_items",
@@ -258,7 +266,7 @@ def map_and_ingest(ws: Workspace, path: Path, key: str, follow: bool = True) -> 
         name = st.text_input("Dataset name", value=dataset_name_for(path.name), key=f"{key}_name")
         if name in ws.dataset_names():
             st.warning(replace_warning(ws, name), icon=":material/warning:")
-        blocked = bool(issues) and not accepted
+        blocked = (bool(issues) and not accepted) or bool(missing)
         if st.button("Ingest", type="primary", key=f"{key}_go", disabled=blocked):
             read = replace(read, accept_mapping=accepted, items=str(items) if items else None)
             if run_ingest(ws, path, name, mapping, read, follow):
