@@ -57,7 +57,8 @@ def compute_action(
             work(on_progress)
             status.update(label=f"{what}: done", state="complete")
             return True
-        status.update(label=f"{what}: failed", state="error")
+        bar.empty()  # not "starting" under the reason it stopped
+        status.update(label=f"{what}: failed", state="error", expanded=True)  # the reason shows
     return False
 
 

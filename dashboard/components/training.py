@@ -83,9 +83,9 @@ def launch_form(ws: Workspace, dataset: str, key: str) -> jobs.TrainJobConfig | 
     default_name = f"{dataset}-{preset_name.split()[0]}-{time.strftime('%H%M%S')}"
     widget = f"{key}_run_{dataset}_{preset_name}"
     started = st.session_state.get(widget)
-    if started and started.strip() == state.get(state.TRAIN_RUN):  # the run this form started
-        st.session_state[widget] = default_name  # a fresh name: Start again is not refused
-    run = st.text_input("Run name", value=default_name, key=widget)
+    if started is None or started.strip() == state.get(state.TRAIN_RUN):
+        st.session_state[widget] = default_name  # new, or a fresh one once this form started
+    run = st.text_input("Run name", key=widget)
     if not st.button("Start training", type="primary", key=f"{key}_start"):
         return None
     chosen = {

@@ -163,14 +163,16 @@ def run_ingest(
             options = replace(read or IngestOptions(), **roles)
             summary = ingest(path, name, ws, options, on_progress=on_progress)
             bar.progress(1.0, text="done")
-            status.update(label=f"Ingested **{name}**", state="complete")
+            # kept open when rows were rejected: the warnings below say which and why
+            said = bool(summary.get("rejected_rows"))
+            status.update(label=f"Ingested **{name}**", state="complete", expanded=said)
             if follow:
                 state.put(state.DATASET, name)
             _show_summary(summary)
             for warning in ingest_warnings(path.name, load_manifest(ws, name), for_analyst=True):
                 st.warning(warning, icon=":material/warning:")
             return True
-        status.update(label="Ingest failed", state="error")
+        status.update(label="Ingest failed", state="error", expanded=True)
     return False
 
 
