@@ -159,10 +159,11 @@ def training_warning(ws: Workspace, run: str) -> None:
     since it was trained, on every page that shows one."""
     with friendly_errors(f"Checking run {run}"):
         trained_on = _dataset_of(ws, run)
-        stamps = (state.run_stamp(ws, run), state.dataset_stamp(ws, trained_on or ""))
-        outdated = state.outdated_label(str(ws.root), run, stamps)
-        if outdated:
-            st.warning(md(outdated), icon=":material/history:")
+        if trained_on in ws.dataset_names():  # a run of a deleted dataset has nothing to compare
+            stamps = (state.run_stamp(ws, run), state.dataset_stamp(ws, trained_on))
+            outdated = state.outdated_label(str(ws.root), run, stamps)
+            if outdated:
+                st.warning(md(outdated), icon=":material/history:")
         label = state.training_label(str(ws.root), run, state.run_stamp(ws, run))
         if label:
             st.warning(label, icon=":material/warning:")
