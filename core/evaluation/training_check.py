@@ -104,8 +104,8 @@ def _baselines_on_validation(
     """Markov and most-popular NDCG@10 scored like the trainer's validation
     (core.training.run._validator)."""
     from core.data.store import load_sequences
-    from core.evaluation.baselines import MarkovBaseline, PopularityBaseline
-    from core.evaluation.leave_one_out import eligible_users, evaluate
+    from core.evaluation.leave_one_out import eligible_users
+    from core.evaluation.report import evaluate_baselines
     from core.evaluation.user_budget import validation_users
 
     if sequences is None:
@@ -113,16 +113,16 @@ def _baselines_on_validation(
     if len(eligible_users(sequences)) == 0:
         return {"markov_ndcg@10": None, "popular_ndcg@10": None, "users": 0}
     train = meta.get("train_config") or {}
-    scores: dict[str, Any] = {}
-    for name, baseline in (("markov", MarkovBaseline()), ("popular", PopularityBaseline())):
-        result = evaluate(
-            baseline.fit(sequences),
-            sequences,
-            split="valid",
-            protocol="full",
-            ks=(10,),
-            max_users=validation_users(train.get("eval_max_users"), len(sequences.item_vocab)),
-            seed=int(train.get("seed", 0)),
-        )
-        scores[f"{name}_ndcg@10"], scores["users"] = float(result["ndcg@10"]), int(result["users"])
-    return scores
+    results = evaluate_baselines(
+        sequences,
+        split="valid",
+        protocol="full",
+        ks=(10,),
+        max_users=validation_users(train.get("eval_max_users"), len(sequences.item_vocab)),
+        seed=int(train.get("seed", 0)),
+    )
+    return {
+        "markov_ndcg@10": float(results["markov"]["ndcg@10"]),
+        "popular_ndcg@10": float(results["popular"]["ndcg@10"]),
+        "users": int(results["markov"]["users"]),
+    }
