@@ -16,14 +16,7 @@ from core.workspace import Workspace
 from dashboard.components.upload import replace_warning
 from sample_data.demo import ensure_demo
 from tests.test_dashboard_pages import open_page
-
-
-def _other_log(path: Path) -> Path:
-    rows = ["user_id,timestamp,event_type,item_id"]
-    rows += [f"u{u},2024-01-0{1 + u % 5}T10:0{s}:00Z,view,{100 + (u + s) % 9}"
-             for u in range(30) for s in range(4)]  # fmt: skip
-    path.write_text("\n".join(rows) + "\n")
-    return path
+from tests.test_dashboard_stale_state import _shop_log
 
 
 def test_a_replaced_dataset_marks_its_runs_outdated_everywhere(
@@ -33,7 +26,7 @@ def test_a_replaced_dataset_marks_its_runs_outdated_everywhere(
     ensure_demo(ws)
     assert outdated_note(ws, "demo") is None  # trained on the dataset as it is
     assert "Run **demo** was trained on it" in replace_warning(ws, "sample")
-    ingest(_other_log(tmp_path / "other.csv"), "sample", ws, IngestOptions())
+    ingest(_shop_log(tmp_path / "shop.csv"), "sample", ws, IngestOptions())
     note = outdated_note(ws, "demo")
     assert note is not None and "earlier version of dataset sample" in note
     html = build_report(ws, ReportRequest(dataset="sample", run="demo"))
